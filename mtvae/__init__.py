@@ -1,0 +1,24 @@
+"""mtvae: multitask variational autoencoders.
+
+Semi-conditional Gaussian VAEs and VQ-VAEs that reconstruct from the latent alone and from a few
+known pixels, reproducing "Multitask variational autoencoders" (University of Bergen, 2024).
+
+    import mtvae
+    result = mtvae.train_model("mnist-sample", model="vq", config=1, method="single", epochs=5)
+"""
+
+__version__ = "0.1.0"
+
+from .api import make_config, train_model  # noqa: E402
+from .config import DataConfig, RunConfig, TrainConfig  # noqa: E402
+from .data import load_dataset  # noqa: E402
+from .losses import LossConfig  # noqa: E402
+from .models import ModelConfig, build_model  # noqa: E402
+from .observations import ObservationConfig, Observer  # noqa: E402
+from .train import evaluate, fit, load_model  # noqa: E402
+
+__all__ = [
+    "DataConfig", "LossConfig", "ModelConfig", "ObservationConfig", "Observer", "RunConfig",
+    "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model", "make_config",
+    "train_model",
+]

@@ -1,0 +1,109 @@
+"""One run's full description: data, model, conditioning information, loss and training.
+
+Each part is a small dataclass next to the code it configures (``ModelConfig`` in
+:mod:`mtvae.models`, ``ObservationConfig`` in :mod:`mtvae.observations`, ``LossConfig`` in
+:mod:`mtvae.losses`); this module gathers them and adds the data and training settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from .losses import LossConfig
+from .models import ModelConfig
+from .observations import ObservationConfig
+
+__all__ = ["DataConfig", "TrainConfig", "RunConfig"]
+
+
+@dataclass
+class DataConfig:
+    """Which images a run trains on and how they are split (thesis section 3.4.1)."""
+
+    dataset: str = "mnist-sample"  # mnist | fashion-mnist | cifar10 | celeba | mnist-sample
+    root: str | None = None  # data folder; None: $MTVAE_DATA or ./data
+    download: bool = True  # let torchvision fetch missing files
+    celeba_crop: bool = False  # centre-crop CelebA before resizing (the thesis did not)
+    limit: int | None = None  # use a seeded subset of this many training images (quick profile)
+    fold: int | None = None  # hold out this fold of a k-fold split; None trains on the whole pool
+    folds: int = 5  # k of the k-fold split (thesis section 4.3)
+    shuffle_folds: bool = True  # False: the thesis's contiguous, unshuffled folds
+    val_fraction: float = 0.5  # share of the official test split used for best-epoch selection
+    split_seed: int = 0  # seeds folds, the validation half and the limit subset
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (thesis section 3.4.3 and original_code.md section 7.1)."""
+
+    epochs: int = 100  # thesis: 100 epochs
+    batch_size: int = 128  # thesis: 128
+    lr: float = 1e-3  # thesis: AdamW, learning rate 1e-3
+    weight_decay: float = 0.01  # torch's AdamW default, which the thesis code used
+    seed: int = 0  # seeds initial weights, shuffling, masks and reparameterisation noise
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    amp: bool = True  # bf16 autocast on CUDA (the quantizer stays in fp32); ignored elsewhere
+    shuffle: bool = True  # shuffle training batches each epoch (the thesis's CV did not)
+    drop_last: bool = False  # drop the last, smaller batch (static shapes for torch.compile)
+    eval_batch_size: int = 1000  # evaluation only; does not change any metric
+    eval_sample_z: bool = False  # Gaussian: evaluate with a sampled z as the thesis code did
+    softadapt: bool = False  # SoftAdapt loss balancing (thesis section 4.1)
+    softadapt_beta: float | None = None  # None: 1e-4 Gaussian, 5e-3 VQ (thesis code)
+    softadapt_window: int = 100  # steps per weight update (the thesis code: 101)
+    softadapt_order: int = 1  # finite-difference order over the window (see mtvae.softadapt)
+    compile: bool = False  # torch.compile the model (GPU; costs tens of seconds per shape)
+    channels_last: bool = False  # channels_last memory format (helps 64x64 convs)
+    progress: bool = True  # tqdm progress bar
+    check_every: int = 25  # steps between NaN/inf checks and progress updates (one sync each)
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines one training run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        def build(kind, values):
+            names = {f.name for f in fields(kind)}
+            unknown = set(values) - names
+            if unknown:
+                raise ValueError(f"unknown {kind.__name__} field(s): {sorted(unknown)}")
+            values = dict(values)
+            if kind is ModelConfig and "overrides" in values:
+                values["overrides"] = dict(values["overrides"])
+            return kind(**values)
+
+        return cls(data=build(DataConfig, d.get("data", {})),
+                   model=build(ModelConfig, d.get("model", {})),
+                   observation=build(ObservationConfig, d.get("observation", {})),
+                   loss=build(LossConfig, d.get("loss", {})),
+                   train=build(TrainConfig, d.get("train", {})))
+
+    # Settings that change nothing a run computes; a resumed run may differ in these.
+    COSMETIC = {("train", "progress"), ("train", "epochs"), ("train", "device"),
+                ("train", "eval_batch_size"), ("train", "check_every"), ("data", "root"),
+                ("data", "download")}
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """Fields (section.name) whose values differ, cosmetic ones excluded."""
+        a, b = self.to_dict(), other.to_dict()
+        out = []
+        for section in a:
+            for name in a[section]:
+                if (section, name) in self.COSMETIC:
+                    continue
+                va, vb = a[section][name], b[section].get(name)
+                if isinstance(va, (list, tuple)) or isinstance(vb, (list, tuple)):
+                    va, vb = list(va or []), list(vb or [])
+                if va != vb:
+                    out.append(f"{section}.{name}: {va!r} != {vb!r}")
+        return out
