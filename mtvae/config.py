@@ -31,6 +31,15 @@ class DataConfig:
     val_fraction: float = 0.5  # share of the official test split used for best-epoch selection
     split_seed: int = 0  # seeds folds, the validation half and the limit subset
 
+    def __post_init__(self) -> None:
+        from .data import _check_name
+
+        self.dataset = _check_name(self.dataset)  # ValueError listing DATASETS if unknown
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive number of images, got {self.limit}")
+        if self.fold is not None and not 0 <= self.fold < self.folds:
+            raise ValueError(f"fold must be in 0..{self.folds - 1} for folds={self.folds}")
+
 
 @dataclass
 class TrainConfig:
@@ -55,6 +64,13 @@ class TrainConfig:
     channels_last: bool = False  # channels_last memory format (helps 64x64 convs)
     progress: bool = True  # tqdm progress bar
     check_every: int = 25  # steps between NaN/inf checks and progress updates (one sync each)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "check_every", "softadapt_window"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
 
 
 @dataclass

@@ -11,7 +11,6 @@ that tensor; masks are drawn per batch on the device. Nothing per image runs in 
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import math
 import os
@@ -359,7 +358,7 @@ def _check_finite(loss, terms, epoch, step):
     if not torch.isfinite(loss):
         bad = [k for k, v in terms.items() if not torch.isfinite(v)]
         raise TrainingDivergedError(
-            f"the loss became {float(loss)} at epoch {epoch}, step {step} (non-finite terms: "
+            f"the loss became {float(loss.detach())} at epoch {epoch}, step {step} (non-finite terms: "
             f"{bad or 'the weighted sum'}); lower the learning rate (--lr), turn off bf16 "
             "autocast (amp=False) or check the data for NaNs. The last good epoch is in the "
             "checkpoint.")

@@ -11,6 +11,7 @@ There is no BatchNorm in the VQ encoder or conv decoder (only in the conditioned
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import TYPE_CHECKING
 
@@ -62,7 +63,10 @@ class VectorQuantizer(nn.Module):
         return F.embedding(codes, self.embed).permute(0, 3, 1, 2).contiguous()
 
     def forward(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        with torch.autocast(z_e.device.type, enabled=False):
+        kind = z_e.device.type
+        no_autocast = torch.autocast(kind, enabled=False) if kind in ("cuda", "cpu", "mps") \
+            else contextlib.nullcontext()  # (the meta device has no autocast)
+        with no_autocast:
             z_e = z_e.float()
             codes = self.codes(z_e)
             z_q = self.lookup(codes)
