@@ -54,7 +54,10 @@ class Settings:
     thesis_protocol: bool = False  # the thesis code's protocol switches (grid.PROTOCOL_OPTIONS)
     device: str = "auto"
     data_root: str | None = None
-    keep: str = "model"  # after a fold: keep 'all' (checkpoint too), the best 'model', or 'none'
+    # Files kept in a finished fold's run folder: 'none' (the JSON result suffices; the
+    # conditioned models are large: a VQ config 3 multidecoder on CelebA has 544 M parameters,
+    # 2 GB per fold, original_code.md 4.5), the best-epoch 'model', or 'all' (+ checkpoint).
+    keep: str = "none"
     options: dict = field(default_factory=dict)  # more make_config options: lr, progress, ...
 
     def __post_init__(self) -> None:
@@ -81,7 +84,8 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
                 "SLURM_ARRAY_TASK_MIN", 0))
             n = int(os.environ["SLURM_ARRAY_TASK_COUNT"])
         except KeyError as err:
-            raise ValueError(f"--shard slurm needs {err.args[0]} (run inside sbatch --array)")
+            raise ValueError(f"--shard slurm needs ${err.args[0]}: run it inside "
+                             "sbatch --array") from None
         return shard_range(i, n)
     i, sep, n = text.partition("/")
     if not sep or not i.strip().isdigit() or not n.strip().isdigit():
@@ -108,12 +112,6 @@ def job_config(job: Job, s: Settings) -> RunConfig:
         job.dataset, thesis_protocol=s.thesis_protocol, epochs=s.epochs, fold=job.fold,
         folds=s.folds, limit=s.limit, seed=seed, device=s.device, data_root=s.data_root,
         **s.options)
-
-
-
-
-
-
 
 
 def _initial_state(config: RunConfig, shape) -> dict:
@@ -196,7 +194,7 @@ def run_rows(dataset: str | list[str] = "mnist-sample", rows="all",
              results: str | os.PathLike = "results", *, folds: int = 5, epochs: int = 100,
              limit: int | None = None, seed: int = 0, same_init: bool = True,
              thesis_protocol: bool = False, device: str = "auto", shard_spec=None,
-             data: ImageData | None = None, keep: str = "model", keep_going: bool = False,
+             data: ImageData | None = None, keep: str = "none", keep_going: bool = False,
              data_root: str | None = None, callback=None, log=print, **options) -> dict:
     """Cross-validate ``rows`` (names, patterns, 'all', 'sweep'; see :func:`mtvae.grid.select_rows`)
     into the store ``results``: the one-line entry point for notebooks and the CLI.
@@ -231,10 +229,10 @@ def add_crossval_parser(sub) -> None:
                    help="all (the 45 table rows) | sweep | grid | row names | patterns "
                    "such as 'vq1-*'")
     p.add_argument("--list-rows", action="store_true", help="print the row names and exit")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--folds", type=int, default=5, help="k of the k-fold split (thesis: 5)")
+    p.add_argument("--epochs", type=int, default=100, help="per fold (thesis: 100)")
     p.add_argument("--limit", type=int, default=None, help="k-fold over N training images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="initial weights, batch order, masks")
     p.add_argument("--per-fold-seeds", action="store_true",
                    help="fold k uses seed + k (own initial weights) instead of the same ones")
     p.add_argument("--thesis-protocol", action="store_true",
@@ -243,14 +241,15 @@ def add_crossval_parser(sub) -> None:
     p.add_argument("--shard", default=None,
                    help="i/n: run every n-th job from i (0-based); 'slurm': from the array task")
     p.add_argument("--results", default="results", help="results store (shared by workers)")
-    p.add_argument("--keep", default="model", choices=["all", "model", "none"],
-                   help="files kept in a finished fold's run folder")
+    p.add_argument("--keep", default="none", choices=["all", "model", "none"],
+                   help="what stays in a finished fold's run folder: nothing (the JSON has the "
+                   "results), the best-epoch model.pt, or all (with checkpoint.pt)")
     p.add_argument("--keep-going", action="store_true", help="log a failed fold and go on")
     p.add_argument("--dry-run", action="store_true", help="list this worker's jobs and exit")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
     p.add_argument("--data-root", default=None)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (thesis)")
+    p.add_argument("--batch-size", type=int, default=128, help="(thesis: 128)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile each model")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (batch logs)")

@@ -2,8 +2,10 @@
 
     <results>/<dataset>/<row>/fold<k>.json   metrics (val and held-out test), history, config,
                                              seeds, library versions, device, git commit
-    <results>/<dataset>/<row>/fold<k>/       fit's run folder: checkpoint.pt while training,
-                                             model.pt (the best epoch's weights) afterwards
+    <results>/<dataset>/<row>/fold<k>/       fit's run folder: checkpoint.pt while training
+                                             (a killed fold resumes from it); removed when the
+                                             fold finishes unless keep='model' (best weights)
+                                             or 'all' was asked for
     <results>/folds.csv                      one line per fold run, written by :func:`collect`
 
 Every file is written atomically (temporary file, fsync, rename), so a killed worker never leaves

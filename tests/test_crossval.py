@@ -190,7 +190,7 @@ def test_a_killed_fold_resumes_from_its_last_epoch(tmp_path):
     first epoch trains only its second epoch on the rerun; the finished fold is not touched."""
     data = load_dataset("mnist-sample")
     jobs = plan("mnist-sample", ["vq1-baseline"], 2)
-    settings = Settings(folds=2, epochs=2, limit=300, device="cpu",
+    settings = Settings(folds=2, epochs=2, limit=300, device="cpu", keep="model",
                         options={"val_fraction": 0.05, "progress": False})
     epochs_run = []
 
@@ -218,6 +218,17 @@ def test_a_killed_fold_resumes_from_its_last_epoch(tmp_path):
         record["environment"]
     assert not (fold_file(tmp_path, jobs[1]).with_suffix("") / "checkpoint.pt").exists()
     assert (fold_file(tmp_path, jobs[1]).with_suffix("") / "model.pt").exists()
+
+
+@pytest.mark.parametrize("keep, left", [("all", ["checkpoint.pt", "metrics.json", "model.pt"]),
+                                        ("model", ["metrics.json", "model.pt"]), ("none", None)])
+def test_finished_fold_folders_keep_what_was_asked(tmp_path, keep, left):
+    run_dir = tmp_path / "fold0"
+    run_dir.mkdir()
+    for name in ("checkpoint.pt", "metrics.json", "model.pt"):
+        (run_dir / name).write_text("x")
+    crossval._tidy(run_dir, keep)
+    assert (sorted(p.name for p in run_dir.iterdir()) if run_dir.exists() else None) == left
 
 
 # -------------------------------------------------------------------- protocol and the CLI
