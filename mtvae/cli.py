@@ -3,6 +3,8 @@
     python -m mtvae data --dataset mnist                      # download / decode / check
     python -m mtvae train --dataset mnist-sample --model vq --config 1 --method single \\
         --sampler gaussian --exponent 40 --epochs 5 --out runs/vq1-single
+    python -m mtvae crossval --dataset mnist --rows all --results results   # Table 4.1 grid
+    python -m mtvae table --dataset mnist --results results                 # beside the thesis
 """
 
 from __future__ import annotations
@@ -97,7 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMANDS = [_add_data, _add_train]
+def _add_crossval(sub) -> None:
+    from .crossval import add_collect_parser, add_crossval_parser
+    from .report import add_table_parser
+
+    add_crossval_parser(sub)
+    add_collect_parser(sub)
+    add_table_parser(sub)
+
+
+_COMMANDS = [_add_data, _add_train, _add_crossval]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,115 @@
+"""The results store of a cross-validated sweep: one JSON file per fold run.
+
+    <results>/<dataset>/<row>/fold<k>.json   metrics (val and held-out test), history, config,
+                                             seeds, library versions, device, git commit
+    <results>/<dataset>/<row>/fold<k>/       fit's run folder: checkpoint.pt while training
+                                             (a killed fold resumes from it); removed when the
+                                             fold finishes unless keep='model' (best weights)
+                                             or 'all' was asked for
+    <results>/folds.csv                      one line per fold run, written by :func:`collect`
+
+Every file is written atomically (temporary file, fsync, rename), so a killed worker never leaves
+half a result, and a fold result's presence means "finished". Workers on machines without a
+shared folder each fill their own store; :func:`collect` merges them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from .config import RunConfig
+from .data import _check_name
+from .train import atomic_write_json
+
+__all__ = ["Job", "fold_file", "load_record", "missing", "load_results", "collect"]
+
+
+class Job(NamedTuple):
+    """One fold of one grid row on one dataset."""
+
+    dataset: str
+    row: str
+    fold: int
+
+
+def fold_file(results: str | os.PathLike, job: Job) -> Path:
+    return Path(results) / job.dataset / job.row / f"fold{job.fold}.json"
+
+
+def load_record(path: str | os.PathLike, config: RunConfig | None = None) -> dict:
+    """A fold result; with ``config``, check that it is this run (else ValueError)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+        stored = RunConfig.from_dict(record["config"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a readable fold result ({type(err).__name__}: {err}); "
+                         "delete it to rerun that fold") from err
+    if config is not None:
+        diff = stored.differences(config)
+        if stored.train.epochs != config.train.epochs:
+            diff.append(f"train.epochs: {stored.train.epochs} != {config.train.epochs}")
+        if diff:
+            raise ValueError(f"{path} holds a different run ({'; '.join(diff)}); use another "
+                             "--results folder for these settings, or delete the file to rerun")
+    return record
+
+
+def missing(jobs: list[Job], results: str | os.PathLike) -> list[Job]:
+    """The jobs without a fold result in ``results``."""
+    return [j for j in jobs if not fold_file(results, j).exists()]
+
+
+def load_results(results: str | os.PathLike, dataset: str | None = None):
+    """One row per finished fold: ids, seeds, test_* and val_* metrics, environment."""
+    import pandas as pd
+
+    root = Path(results)
+    pattern = f"{_check_name(dataset)}/*/fold*.json" if dataset else "*/*/fold*.json"
+    rows = []
+    for path in sorted(root.glob(pattern)):
+        r = load_record(path)
+        env = r.get("environment") or {}
+        rows.append({"dataset": r["dataset"], "row": r["row"], "fold": r["fold"],
+                     "folds": r["folds"], "seed": r["seed"], "init": r.get("init"),
+                     "thesis_protocol": r.get("thesis_protocol"), "epochs": r["epochs"],
+                     "best_epoch": r["best_epoch"], "n_params": r.get("n_params"),
+                     **{f"{split}_{k}": v for split, ms in r["metrics"].items()
+                        for k, v in ms.items()},
+                     "device": env.get("device"), "torch": env.get("torch"),
+                     "git_commit": env.get("git_commit"), "seconds": r.get("seconds")})
+    return pd.DataFrame(rows)
+
+
+def collect(results: str | os.PathLike, sources=(), write_csv: bool = True):
+    """Merge the fold results of other stores (``sources``, e.g. copied back from other machines)
+    into ``results`` and return all of them as a DataFrame, also written to
+    ``<results>/folds.csv``. A job present in both keeps the copy already in ``results``; the same
+    job with different settings is a ValueError."""
+    dest = Path(results)
+    conflicts = []
+    for src in map(Path, sources):
+        if not src.is_dir():
+            raise FileNotFoundError(f"no results folder at {src}")
+        for path in sorted(src.glob("*/*/fold*.json")):
+            record, target = load_record(path), dest / path.relative_to(src)
+            if target.exists():
+                try:
+                    load_record(target, RunConfig.from_dict(record["config"]))
+                except ValueError as err:
+                    conflicts.append(str(err))
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(record, target)
+    if conflicts:
+        raise ValueError("conflicting fold results: " + " | ".join(conflicts))
+    frame = load_results(dest)
+    if write_csv and len(frame):
+        tmp = dest / ".folds.csv.tmp"
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, dest / "folds.csv")
+    return frame
+
