@@ -3,6 +3,7 @@
     python -m mtvae data --dataset mnist                      # download / decode / check
     python -m mtvae train --dataset mnist-sample --model vq --config 1 --method single \\
         --sampler gaussian --exponent 40 --epochs 5 --out runs/vq1-single
+    python -m mtvae prior --vq-checkpoint runs/vq1-single --epochs 20 --sample 64
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from .prior import add_prior_parser
 
 __all__ = ["main", "build_parser"]
 
@@ -97,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMANDS = [_add_data, _add_train]
+_COMMANDS = [_add_data, _add_train, add_prior_parser]
 
 
 def main(argv: list[str] | None = None) -> int:
