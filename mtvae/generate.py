@@ -87,8 +87,7 @@ def generate(model, n: int, *, prior=None, m: torch.Tensor | None = None,
              batch_size: int = 1024) -> torch.Tensor:
     """``n`` new images (n, C, H, W). ``m`` (n or 1, C+1, H, W): decode with the conditioned
     decoder so the images agree with the known pixels (multidecoder / single decoder only)."""
-    model.eval()
-    device = _device(model)
+    device, was_training = _device(model), model.training
     sampler = latent_sampler(model, prior, temperature)
     gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     if m is not None:
@@ -97,8 +96,9 @@ def generate(model, n: int, *, prior=None, m: torch.Tensor | None = None,
             raise ValueError(f"m holds {m.shape[0]} images; pass 1 (shared) or n = {n}")
         m = m.expand(n, *m.shape[1:])
     latents = sampler(n, gen)  # one draw, so batch_size (memory only) changes no sample
-    out = [decode_latents(model, latents[i:i + batch_size], None if m is None else
+    out = [decode_latents(model.eval(), latents[i:i + batch_size], None if m is None else
                           m[i:i + batch_size]) for i in range(0, n, batch_size)]
+    model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, *model.image_shape, device=device)
 
 
@@ -114,9 +114,10 @@ def _inputs(model, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, t
                          f"{tuple(x.shape[1:])}")
     mask = mask.to(device).float()
     mask = mask.view(1, 1, *mask.shape[-2:]) if mask.dim() == 2 else mask
-    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != x.shape[-2:]:
-        raise ValueError(f"mask must be (H, W) or (B, 1, H, W) with H, W = "
-                         f"{tuple(x.shape[-2:])}, got {tuple(mask.shape)}")
+    if mask.dim() != 4 or mask.shape[0] not in (1, len(x)) or mask.shape[1] != 1 \
+            or mask.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"mask must be (H, W) or (B, 1, H, W) with B = {len(x)} (or 1) and "
+                         f"H, W = {tuple(x.shape[-2:])}, got {tuple(mask.shape)}")
     return x, mask.expand(len(x), 1, *x.shape[-2:])
 
 
@@ -124,8 +125,8 @@ def _inputs(model, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, t
 def generate_given_pixels(model, x: torch.Tensor, mask: torch.Tensor, samples: int = 8, *,
                           prior=None, temperature: float = 1.0, seed: int | None = 0,
                           batch_size: int = 1024) -> torch.Tensor:
-    """S images per image (B, S, C, H, W) that agree with ``x`` at the pixels where ``mask`` is
-    1: prior latents decoded by the conditioned decoder with m = [x * mask, mask]."""
+    """S images per image (B, S, C, H, W) conditioned on the pixels of ``x`` where ``mask`` is 1:
+    prior latents decoded by the conditioned decoder with m = [x * mask, mask]."""
     x, mask = _inputs(model, x, mask)
     b = len(x)
     m = make_m(x, mask).repeat_interleave(samples, dim=0)  # image 0's S copies first

@@ -87,6 +87,12 @@ def test_vq_decodes_prior_codes_and_needs_a_prior():
         generate(model("gaussian", "single"), 3, prior=prior)
 
 
+def test_generation_keeps_the_models_mode():
+    m = model("gaussian", "single").train()
+    generate(m, 2)
+    assert m.training
+
+
 def test_a_callable_replaces_the_prior():
     m = model("gaussian", "single")
     fixed = torch.randn(1, m.latent_dim)
@@ -121,6 +127,8 @@ def test_uncertainty_maps():
         uncertainty(m, x, first_pixels(3, 40), samples=1, prior=tiny_prior())
     with pytest.raises(ValueError, match="mask must be"):
         uncertainty(m, x, torch.ones(3, 2, 28, 28), prior=tiny_prior())
+    with pytest.raises(ValueError, match="mask must be"):
+        uncertainty(m, x, first_pixels(2, 40), prior=tiny_prior())
 
 
 def test_weighting_by_the_known_pixels():
