@@ -15,10 +15,11 @@ from .data import load_dataset  # noqa: E402
 from .losses import LossConfig  # noqa: E402
 from .models import ModelConfig, build_model  # noqa: E402
 from .observations import ObservationConfig, Observer  # noqa: E402
+from .prior import load_prior, sample_codes, sample_images, train_prior  # noqa: E402
 from .train import evaluate, fit, load_model  # noqa: E402
 
 __all__ = [
     "DataConfig", "LossConfig", "ModelConfig", "ObservationConfig", "Observer", "RunConfig",
-    "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model", "make_config",
-    "train_model",
+    "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model", "load_prior",
+    "make_config", "sample_codes", "sample_images", "train_model", "train_prior",
 ]

@@ -3,6 +3,7 @@
     python -m mtvae data --dataset mnist                      # download / decode / check
     python -m mtvae train --dataset mnist-sample --model vq --config 1 --method single \\
         --sampler gaussian --exponent 40 --epochs 5 --out runs/vq1-single
+    python -m mtvae prior --vq-checkpoint runs/vq1-single --epochs 20 --sample 64
     python -m mtvae crossval --dataset mnist --rows all --results results   # Table 4.1 grid
     python -m mtvae table --dataset mnist --results results                 # beside the thesis
 """
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_prior(sub) -> None:
+    from .prior import add_prior_parser
+
+    add_prior_parser(sub)
+
+
 def _add_crossval(sub) -> None:
     from .crossval import add_collect_parser, add_crossval_parser
     from .report import add_table_parser
@@ -108,7 +115,7 @@ def _add_crossval(sub) -> None:
     add_table_parser(sub)
 
 
-_COMMANDS = [_add_data, _add_train, _add_crossval]
+_COMMANDS = [_add_data, _add_train, _add_prior, _add_crossval]
 
 
 def main(argv: list[str] | None = None) -> int:
