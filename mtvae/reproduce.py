@@ -102,6 +102,8 @@ def strip_outputs(source: str | os.PathLike, target: str | os.PathLike) -> None:
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if not cell.metadata.get("tags", True):
+            cell.metadata.pop("tags")  # papermill adds an empty list to every cell
         if cell.cell_type != "code":
             continue
         kept = []

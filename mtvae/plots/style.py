@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 __all__ = ["set_style", "styled", "save_figure", "FIGURE_INDEX", "write_index", "BASELINE",
-           "image_array", "show_image", "masked_image", "palette"]
+           "image_array", "show_image", "masked_image", "palette", "strip"]
 
 BASELINE = {"color": "0.15", "linestyle": "--"}  # the baseline is dashed black in every figure
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
@@ -147,7 +147,8 @@ def write_index(folder: str | os.PathLike = "figures") -> Path:
              "Quick-profile figures show that the pipeline runs and the direction of the effects, "
              "not the thesis's numbers (few images, few epochs).", "",
              "| figure | thesis | shows | made by |", "|---|---|---|---|"]
-    for name, by in sorted(made.items()):
+    order = {name: i for i, name in enumerate(FIGURE_INDEX)}  # thesis order, others after
+    for name, by in sorted(made.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         ref, what = FIGURE_INDEX.get(name, ("", ""))
         files = " ".join(f"[{ext}]({name}.{ext})" for ext in ("png", "pdf")
                          if (folder / f"{name}.{ext}").exists())
