@@ -92,6 +92,39 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the notebooks in order with papermill and refresh "
+                       "the figures", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--profile", default="quick", choices=["quick", "full"],
+                   help="quick: bundled MNIST sample on a CPU; full: thesis settings on a GPU")
+    p.add_argument("--output", required=True,
+                   help="folder for the executed notebooks, their logs and (default) the runs")
+    p.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
+                   help="only the notebooks whose names start with these (e.g. 01 03)")
+    p.add_argument("--notebook-dir", default=None, help="default: ./notebooks")
+    p.add_argument("--figures", default="figures", help="FIGURES_DIR of the notebooks")
+    p.add_argument("--results", default=None,
+                   help="RESULTS_DIR: finished runs there are loaded (default OUTPUT/results)")
+    p.add_argument("--dataset", default=None, help="override the profile's dataset")
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--update-notebooks", action="store_true",
+                   help="write the executed notebooks back (text outputs only) for committing")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(args) -> int:
+    from .reproduce import run_notebooks
+
+    runs = run_notebooks(args.profile, args.output, notebooks=args.notebooks,
+                         notebook_dir=args.notebook_dir, figures_dir=args.figures,
+                         results_dir=args.results, dataset=args.dataset, epochs=args.epochs,
+                         seed=args.seed, device=args.device,
+                         update_notebooks=args.update_notebooks)
+    return 0 if runs and all(r.ok for r in runs) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtvae", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,7 +148,7 @@ def _add_crossval(sub) -> None:
     add_table_parser(sub)
 
 
-_COMMANDS = [_add_data, _add_train, _add_prior, _add_crossval]
+_COMMANDS = [_add_data, _add_train, _add_prior, _add_crossval, _add_reproduce]
 
 
 def main(argv: list[str] | None = None) -> int:
