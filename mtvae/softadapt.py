@@ -22,16 +22,17 @@ The thesis code (original_code.md section 6) used SoftAdapt 0.0.5 with a window 
 Vandermonde system in float64 is hopelessly ill-conditioned: it returned
 [0.6428, -2.2856, 1.6428, ~0, ...], which is exact only for straight lines (k^2 gives 4.29
 instead of 0) and measures the slope at the *oldest* three points of the window, whereas the
-exact forward stencil starts with -H_100 = -5.187. With beta = 1e-4 (Gaussian) or 5e-3 (VQ)
-and such rates, exp(beta * rate) ~ 1, so its weights were just the window-mean loss magnitudes
-normalised to sum to 1. Its state was not checkpointed nor reset between folds. Here the stencil
+exact forward stencil starts with -H_100 = -5.187 (and its coefficients reach 2e27 in size,
+so even an exact order-100 slope of noisy minibatch losses is pure noise). With beta = 1e-4
+(Gaussian) or 5e-3 (VQ) and such rates, exp(beta * rate) ~ 1, so its weights were just the
+window-mean loss magnitudes normalised to sum to 1. Its state was not checkpointed nor reset between folds. Here the stencil
 is exact (``fractions``), the state is in ``state_dict`` and :meth:`reset` starts a fold afresh.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from math import factorial
+from math import comb
 
 import torch
 
@@ -45,24 +46,15 @@ def backward_stencil(order: int) -> list[float]:
     """Coefficients c_0..c_p of the first derivative at the last of p + 1 equally spaced points,
     f'(t_p) ~ sum_j c_j f(t_j) / h, exact to O(h^p). Order 1: [-1, 1]; order 2: [1/2, -2, 3/2].
 
-    Computed in exact rational arithmetic (Gauss-Jordan on the Taylor system), so any order is
-    exact, unlike a floating-point Vandermonde solve.
+    Closed form (the derivative of the Lagrange interpolant at the last node): the point j steps
+    back gets (-1)^j C(p, j) / j and the last point H_p = 1 + 1/2 + ... + 1/p. Exact rational
+    arithmetic, so any order is exact, unlike a floating-point Vandermonde solve.
     """
     if order < 1:
         raise ValueError(f"finite-difference order must be >= 1, got {order}")
-    n = order + 1
-    offsets = [Fraction(j - order) for j in range(n)]  # -p, ..., -1, 0
-    # Taylor conditions: sum_j c_j offset_j^k / k! = [k == 1] for k = 0..p
-    a = [[o ** k / factorial(k) for o in offsets] + [Fraction(int(k == 1))] for k in range(n)]
-    for col in range(n):
-        piv = next(r for r in range(col, n) if a[r][col] != 0)
-        a[col], a[piv] = a[piv], a[col]
-        a[col] = [v / a[col][col] for v in a[col]]
-        for r in range(n):
-            if r != col and a[r][col] != 0:
-                f = a[r][col]
-                a[r] = [vr - f * vc for vr, vc in zip(a[r], a[col])]
-    return [float(row[-1]) for row in a]
+    back = [Fraction((-1) ** j * comb(order, j), j) for j in range(1, order + 1)]
+    last = sum(Fraction(1, k) for k in range(1, order + 1))
+    return [float(c) for c in reversed(back)] + [float(last)]
 
 
 class SoftAdapt:

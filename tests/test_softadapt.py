@@ -15,8 +15,16 @@ def test_stencils():
     # f(t) = (t + 3)^3 has f'(0) = 27
     c = backward_stencil(3)
     assert sum(ci * (t + 3) ** 3 for ci, t in zip(c, range(-3, 1))) == pytest.approx(27.0)
-    # the order-100 stencil (the thesis window) is exact too: its last coefficient is H_100
-    assert backward_stencil(100)[-1] == pytest.approx(sum(1 / k for k in range(1, 101)))
+    # order 6 on exp(0.1 t), t = -6..0: truncation error ~1e-8 (0.1^7 scale) on the slope 0.1
+    c6 = backward_stencil(6)
+    assert sum(ci * math.exp(0.1 * t) for ci, t in zip(c6, range(-6, 1))) == pytest.approx(
+        0.1, abs=1e-7)
+    # the order-100 stencil (the thesis window) sums to 0 (constants have no slope) and its last
+    # coefficient is H_100; its other coefficients reach 1e27, which is why high orders on noisy
+    # per-step losses are useless
+    c100 = backward_stencil(100)
+    assert c100[-1] == pytest.approx(sum(1 / k for k in range(1, 101)))
+    assert max(map(abs, c100)) > 1e26
 
 
 def feed(sa, rows):
