@@ -13,7 +13,7 @@ change on a shared machine hits all three alike), training images per second of
 
 and prints the median with [min-max] over the rounds, fit / thesis (the speed-up over the thesis
 pipeline), 1 - fit / bare (the trainer's overhead) and the peak memory of each (CUDA
-``max_memory_allocated``; on a CPU the rise of the resident set during the measurement). Then
+``max_memory_allocated``; on a CPU the process's peak resident set). Then
 the mask sampling alone: masks per second of mtvae's batched samplers, of the thesis's per-image
 Python samplers, and images per second of the thesis's whole Dataset + DataLoader (no model).
 
@@ -85,12 +85,12 @@ def _status_mb(field: str) -> float:
 
 
 class PeakMemory:
-    """Peak memory (MB) inside a ``with`` block: CUDA ``max_memory_allocated``; on a CPU how far
-    the process's resident set rose above its size at the start (Linux: the peak is reset
-    through /proc/self/clear_refs), so the libraries already loaded are not counted."""
+    """Peak memory (MB) inside a ``with`` block: CUDA ``max_memory_allocated``; on a CPU the
+    process's peak resident set (Linux: reset through /proc/self/clear_refs), which includes the
+    libraries and whatever the allocator kept from earlier measurements."""
 
     def __init__(self, device: torch.device):
-        self.device, self.mb, self._start = device, float("nan"), 0.0
+        self.device, self.mb = device, float("nan")
 
     def __enter__(self):
         gc.collect()
@@ -100,14 +100,13 @@ class PeakMemory:
         else:
             with contextlib.suppress(OSError):
                 Path("/proc/self/clear_refs").write_text("5")
-            self._start = _status_mb("VmRSS")
         return self
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             self.mb = torch.cuda.max_memory_allocated(self.device) / 2**20
         else:
-            self.mb = _status_mb("VmHWM") - self._start
+            self.mb = _status_mb("VmHWM")
 
 
 def _timed(run, steps: int, batch: int, device: torch.device) -> float:
@@ -278,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                         "use 1: two threads on two busy cores ran 4-12x slower here")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="fp32 on CUDA too")
     p.add_argument("--compile", action="store_true", help="torch.compile fit's and bare's model")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="let cuDNN time its convolution algorithms (static batch shapes)")
     p.add_argument("--no-sampling", dest="sampling", action="store_false")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = p.parse_args(argv)
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         a.datasets, a.models, a.steps, a.rounds = "mnist", "gaussian1,vq1", 2, 3
     if a.threads:
         torch.set_num_threads(a.threads)
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
     device = resolve_device(a.device)
     workers = a.workers if a.workers is not None else (
         min(12, os.cpu_count() or 1) if device.type == "cuda" else 0)

@@ -67,13 +67,18 @@ class DenseHead(nn.Module):
 SPARSE_COLUMN_FRACTION = 0.4
 
 
-def _compute_dtype(t: torch.Tensor) -> torch.dtype:
-    """The dtype autocast would give a matmul on ``t``'s device (bf16 under the trainer's CUDA
-    autocast), else ``t``'s own."""
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast gives matmuls on this device type (bf16 under the trainer's CUDA
+    autocast), or None while autocast is off there."""
     with contextlib.suppress(TypeError, RuntimeError):  # torch < 2.4 has no per-device query
-        if torch.is_autocast_enabled(t.device.type):
-            return torch.get_autocast_dtype(t.device.type)
-    return t.dtype
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+    return None
+
+
+def _compiling() -> bool:
+    is_compiling = getattr(torch.compiler, "is_compiling", None)  # torch >= 2.3
+    return bool(is_compiling and is_compiling())
 
 
 def _observed_columns(m: torch.Tensor | None, n_features: int,
@@ -83,11 +88,11 @@ def _observed_columns(m: torch.Tensor | None, n_features: int,
     m is mostly zeros (the exact grid observes 16 of 784 MNIST pixels, so at most 32 of m's 1,568
     columns are ever non-zero), so on the CPU multiplying only those columns saves most of the
     layer's work. On a GPU the dense matmul is cheap and finding the columns would sync the
-    device every step, so it stays dense there.
+    device every step, so it stays dense there, as it does under torch.compile.
     """
     if m is None:  # no known pixels: no column of W_m contributes
         return torch.zeros(0, dtype=torch.long, device=device)
-    if m.device.type != "cpu":
+    if m.device.type != "cpu" or _compiling():  # compiled graphs want static shapes
         return None
     cols = m.any(0).nonzero().squeeze(1)
     return cols if len(cols) <= SPARSE_COLUMN_FRACTION * n_features else None
@@ -95,7 +100,7 @@ def _observed_columns(m: torch.Tensor | None, n_features: int,
 
 class _ConditionedLinear(torch.autograd.Function):
     """out = h W_z^T + m W_m^T + b for the stored weight W = [W_z, W_m], with hand-written
-    gradients: W's gradient is written once, in place, and m gets none (it is data).
+    gradients: W's gradient is computed in one piece and m gets none (it is data).
 
     Autograd on the slices W[:, :L] and W[:, L:] would instead allocate, zero-fill and add a
     full-size gradient per slice, which cost more than the matmuls themselves for the 20 M-weight
@@ -160,8 +165,10 @@ class ConditionedHead(DenseHead):
                                  f"for {self.m_features}; build the model for this image size")
         cols = _observed_columns(m, self.m_features, h.device)
         # Autocast does not reach inside a custom Function: cast here, as it would have.
-        dt = _compute_dtype(h)
-        with torch.autocast(h.device.type, enabled=False):
+        dt = _autocast_dtype(h.device.type)
+        amp_off = torch.autocast(h.device.type, enabled=False) if dt else contextlib.nullcontext()
+        dt = dt or h.dtype
+        with amp_off:
             out = _ConditionedLinear.apply(h.to(dt), None if m is None else m.to(dt),
                                            self.linear.weight.to(dt), self.linear.bias.to(dt),
                                            cols)

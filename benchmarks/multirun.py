@@ -1,6 +1,6 @@
 """Several small trainings at once on one device: does the aggregate throughput rise?
 
-    python benchmarks/concurrent.py --device cuda --model vq1 --method single --procs 1,2,4,8
+    python benchmarks/multirun.py --device cuda --model vq1 --method single --procs 1,2,4,8
 
 The MNIST models are too small to keep a GPU busy: a VQ-VAE config 1 step is a few hundred
 small kernels, so the GPU idles while Python launches them. Independent runs (the folds of one
