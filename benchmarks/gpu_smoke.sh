@@ -41,6 +41,6 @@ if [ "${CELEBA:-0}" = 1 ]; then  # table on the terminal only: at most 8 files c
     --json "$OUT/celeba.json" 2>&1
 fi
 
-# the Table 4.1 grid times these numbers imply (printed only)
-$PY benchmarks/grid.py "$OUT"/*.json
+# markdown tables and Table 4.1 grid times of all the above (printed only)
+$PY benchmarks/report.py "$OUT"/*.json
 echo "results in $OUT"

@@ -11,11 +11,11 @@ change on a shared machine hits all three alike), training images per second of
 * bare:   the same model step in a bare loop over the same device-resident data;
 * thesis: the same model fed and stepped as the thesis code did (``thesis_pipeline.py``);
 
-and prints the median with [min-max] over the rounds, fit / thesis (the speed-up over the thesis
-pipeline), 1 - fit / bare (the trainer's overhead) and the peak memory of each (CUDA
-``max_memory_allocated``; on a CPU the process's peak resident set). Then
-the mask sampling alone: masks per second of mtvae's batched samplers, of the thesis's per-image
-Python samplers, and images per second of the thesis's whole Dataset + DataLoader (no model).
+and prints (as a markdown table) the median with [min-max] over the rounds, fit / thesis (the
+speed-up over the thesis pipeline), 1 - fit / bare (the trainer's overhead) and the peak memory
+of each (CUDA ``max_memory_allocated``; on a CPU the process's peak resident set). Then the mask
+sampling alone: masks per second of mtvae's batched samplers, of the thesis's per-image Python
+samplers, and images per second of the thesis's whole Dataset + DataLoader (no model).
 
 MNIST uses the bundled real digits (their zeros make m sparse as in training); CIFAR-10 and
 CelebA shapes use seeded random uint8 images, so nothing is downloaded.
@@ -39,6 +39,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import numpy as np
 import torch
 
+from benchmarks.report import tables
 from benchmarks.thesis_pipeline import (
     ThesisStyleDataset,
     thesis_loader,
@@ -211,7 +212,8 @@ def sampling(dataset: str, device: torch.device, batch: int, workers: int, reps:
     """Masks/s of the batched samplers and of the thesis's per-image ones, and images/s of the
     thesis's whole Dataset + DataLoader."""
     shape, rows = SHAPES[dataset], []
-    images = images_for(dataset, reps * batch)
+    # enough batches that the loader's worker start-up (timed out below) is amortised
+    images = images_for(dataset, (reps + 4 * workers) * batch)
     x = to_float(images[:batch].to(device))
     x_cpu = to_float(images[:batch])
     for name, obs in SAMPLERS.items():
@@ -228,34 +230,14 @@ def sampling(dataset: str, device: torch.device, batch: int, workers: int, reps:
                     ms.append(torch.cat([xi * mask, mask]))
                 torch.stack(ms)
         thesis = _timed(per_image, reps, batch, torch.device("cpu"))
-        loader = thesis_loader(ThesisStyleDataset(images, obs, pil=shape[1] <= 32), batch, workers)
+        batches = iter(thesis_loader(ThesisStyleDataset(images, obs, pil=shape[1] <= 32),
+                                     batch, workers))
+        next(batches)  # the workers have started
         t0 = time.perf_counter()
-        n = sum(len(b[0]) for b in loader)
+        n = sum(len(b[0]) for b in batches)
         rows.append({"dataset": dataset, "sampler": name, "ours": ours, "thesis": thesis,
                      "loader": n / (time.perf_counter() - t0)})
     return rows
-
-
-def _fmt(values: list[float]) -> str:
-    return f"{statistics.median(values):8.0f} [{min(values):.0f}-{max(values):.0f}]"
-
-
-def print_tables(results: list, samples: list) -> None:
-    print(f"\n{'dataset':8s} {'model':9s} {'method':12s} {'params':>7s} "
-          f"{'fit img/s [min-max]':>22s} {'bare img/s':>22s} {'thesis img/s':>22s} "
-          f"{'fit/thesis':>10s} {'overhead':>8s} {'peak MB fit/bare/thesis':>24s}")
-    for r in results:
-        mem = "/".join(f"{r['peak_mb'][k]:.0f}" for k in ("fit", "bare", "thesis"))
-        print(f"{r['dataset']:8s} {r['model']:9s} {r['method']:12s} {r['params'] / 1e6:6.2f}M "
-              f"{_fmt(r['ips']['fit']):>22s} {_fmt(r['ips']['bare']):>22s} "
-              f"{_fmt(r['ips']['thesis']):>22s} {r['speedup']:9.2f}x "
-              f"{100 * r['overhead']:7.1f}% {mem:>24s}")
-    if samples:
-        print(f"\n{'dataset':8s} {'sampler':20s} {'ours masks/s':>13s} {'thesis masks/s':>15s} "
-              f"{'ratio':>7s} {'thesis loader img/s':>20s}")
-        for s in samples:
-            print(f"{s['dataset']:8s} {s['sampler']:20s} {s['ours']:13.0f} {s['thesis']:15.0f} "
-                  f"{s['ours'] / s['thesis']:6.0f}x {s['loader']:20.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--quick", action="store_true",
-                   help="MNIST, gaussian1 and vq1, 2 steps x 3 rounds: a few minutes on a CPU")
+                   help="MNIST, gaussian1 and vq1, 2 steps x 3 rounds: 2 minutes on one core")
     p.add_argument("--steps", type=int, default=5, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=128)
@@ -322,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.sampling:
             samples += sampling(ds, device, a.batch_size, workers, reps=5)
             save()
-    print_tables(results, samples)
+    print("\n" + tables(results, samples))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
 

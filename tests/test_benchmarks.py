@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is a folder of scripts, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import grid, throughput  # noqa: E402
+from benchmarks import report, throughput  # noqa: E402
 from benchmarks.thesis_pipeline import (  # noqa: E402
     ThesisStyleDataset,
     thesis_loader,
@@ -112,19 +112,33 @@ def test_benchmark_cli_one_tiny_step(tmp_path, capsys):
         ModelConfig("vq", 1, "single"), (1, 28, 28)).parameters())
     assert [s["sampler"] for s in res["sampling"]] == list(throughput.SAMPLERS)
     assert all(s[k] > 0 for s in res["sampling"] for k in ("ours", "thesis", "loader"))
-    assert "fit/thesis" in capsys.readouterr().out
+    assert "| fit / thesis |" in capsys.readouterr().out
 
 
 def test_grid_hours_by_hand():
     """All 15 MNIST (config, method) pairs at 1,000 img/s: one fold is 100 epochs x (48,000 +
     5,000/3) images plus the 12,000/3 test images = 4,970.67 s; 45 runs x 5 folds = 225 folds."""
     results = [{"dataset": "mnist", "model": c, "method": m, "median": {"fit": 1000.0}}
-               for c in grid.CONFIGS for m in grid.RUNS]
-    hours, missing = grid.grid_hours(results, "mnist")
+               for c in report.CONFIGS for m in report.RUNS]
+    hours, missing = report.grid_hours(results, "mnist")
     assert missing == [] and hours == pytest.approx(225 * 4970.6667 / 3600, rel=1e-6)
-    hours_without_vq3, missing = grid.grid_hours(results[:-3], "mnist")
+    hours_without_vq3, missing = report.grid_hours(results[:-3], "mnist")
     assert missing == ["vq3 baseline", "vq3 single", "vq3 multidecoder"]
     assert hours_without_vq3 == pytest.approx(hours * 4 / 5)
+
+
+def test_report_merges_rounds_of_repeated_runs():
+    def run(fit, bare, thesis):
+        return {"dataset": "mnist", "model": "vq1", "method": "single", "params": 1,
+                "ips": {"fit": fit, "bare": bare, "thesis": thesis},
+                "peak_mb": {"fit": 1.0, "bare": 2.0, "thesis": 3.0}}
+
+    (r,) = report.merge([run([100.0], [100.0], [50.0]), run([200.0, 300.0], [250.0, 300.0],
+                                                           [100.0, 100.0])])
+    assert r["ips"]["fit"] == [100.0, 200.0, 300.0] and r["median"]["fit"] == 200.0
+    assert r["speedup"] == 2.0  # per-round ratios 2, 2, 3
+    assert r["overhead"] == pytest.approx(0.0)  # per-round fit / bare 1, 0.8, 1
+    assert "| mnist | vq1 | single |" in report.tables([r], [])
 
 
 def test_benchmark_cli_rejects_unknown_names():
