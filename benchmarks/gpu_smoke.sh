@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One-shot GPU benchmark, about 8 minutes on one H100, that fills in the GPU numbers of
 # docs/performance.md. Run from anywhere; results go to $OUT (the device tool's folder) or
-# ./gpu_bench. Each part has its own time limit and the JSON files are written after every
-# measurement, so a part cut short still returns what it measured.
+# results/gpu_bench. Each part has its own time limit and the JSON files are written after
+# every measurement, so a part cut short still returns what it measured.
 #
 #   bash benchmarks/gpu_smoke.sh              # MNIST, several runs at once, CIFAR-10, compile
 #   CELEBA=1 bash benchmarks/gpu_smoke.sh     # also the 64x64 models (about 3 more minutes)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-gpu_bench}
+OUT=${OUT:-results/gpu_bench}  # results/ is git-ignored
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
