@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import RunConfig
+from .config import RunConfig, TrainConfig
 from .data import ImageData, load_dataset, make_splits, to_float
 from .losses import MetricAccumulator, objective, training_terms
 from .models import build_model, count_parameters
@@ -31,7 +31,8 @@ from .observations import Observer
 from .softadapt import DEFAULT_BETA, SoftAdapt
 
 __all__ = ["fit", "evaluate", "Result", "TrainingDivergedError", "resolve_device",
-           "load_checkpoint", "load_model", "atomic_save", "atomic_write_json", "environment"]
+           "build_optimizer", "load_checkpoint", "load_model", "atomic_save", "atomic_write_json",
+           "environment"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -137,6 +138,22 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     state = best["state"] if best.get("state") is not None else ckpt["model"]
     model.load_state_dict(state)
     return model.to(device).eval(), config
+
+
+def build_optimizer(model: torch.nn.Module, tc: TrainConfig,
+                    device: torch.device) -> torch.optim.Optimizer:
+    """AdamW with the thesis's settings (section 3.4.3: lr 1e-3, torch's weight decay 0.01).
+
+    ``fused=True`` updates all parameters in one kernel: on a 2-core CPU it took 14 ms instead of
+    the default per-tensor loop's 131 ms for a 21 M-parameter conditioned model
+    (docs/performance.md); on CUDA it is the fastest implementation. Devices or torch versions
+    without a fused AdamW get the default.
+    """
+    kw = dict(lr=tc.lr, weight_decay=tc.weight_decay)
+    if device.type in ("cuda", "cpu"):
+        with contextlib.suppress(RuntimeError, TypeError):
+            return torch.optim.AdamW(model.parameters(), fused=True, **kw)
+    return torch.optim.AdamW(model.parameters(), **kw)
 
 
 def _batches(n: int, batch_size: int, drop_last: bool):
@@ -251,7 +268,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
         model.to(memory_format=torch.channels_last)
     if config.model.family == "gaussian":
         model.eval_sample_z = tc.eval_sample_z
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer = build_optimizer(model, tc, device)
     observer = Observer(config.observation, shape) if config.model.method != "baseline" else None
     softadapt = None
     if tc.softadapt:
