@@ -157,7 +157,7 @@ def test_conditioned_head_matches_linear_on_concatenation(observed, monkeypatch)
     m.view(6, -1)[:, cols] = torch.rand(6, observed, dtype=torch.float64)
     z = torch.randn(6, 16, dtype=torch.float64, requires_grad=True)
     z_ref = z.detach().clone().requires_grad_()
-    w_ref = head.linear.weight.detach().clone().requires_grad_()
+    w_ref = torch.cat([head.linear.weight, head.from_m.weight], 1).detach().requires_grad_()
     b_ref = head.linear.bias.detach().clone().requires_grad_()
     ref = head.norm(torch.relu(F.linear(torch.cat([z_ref, m.flatten(1)], 1), w_ref, b_ref)))
     grad = torch.randn_like(ref)
@@ -170,8 +170,21 @@ def test_conditioned_head_matches_linear_on_concatenation(observed, monkeypatch)
         out.view(6, -1).backward(grad)
         torch.testing.assert_close(out.view(6, -1), ref)
         torch.testing.assert_close(z.grad, z_ref.grad)
-        torch.testing.assert_close(head.linear.weight.grad, w_ref.grad)
+        torch.testing.assert_close(head.linear.weight.grad, w_ref.grad[:, :16])
+        torch.testing.assert_close(head.from_m.weight.grad, w_ref.grad[:, 16:])
         torch.testing.assert_close(head.linear.bias.grad, b_ref.grad)
+
+
+def test_conditioned_head_is_initialised_as_one_layer():
+    """Both column blocks are drawn as nn.Linear(latent + m) would draw its weight:
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = 16 + 1,568 (not 16 for the latent block)."""
+    torch.manual_seed(0)
+    head = blocks.ConditionedHead(16, 1568, (16, 7, 7))
+    bound = 1 / 1584 ** 0.5
+    for w in (head.linear.weight, head.from_m.weight, head.linear.bias):
+        assert w.abs().max() <= bound
+        assert w.abs().max() > 0.95 * bound  # and fill the range
+        assert w.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.05)
 
 
 @pytest.mark.slow
