@@ -48,11 +48,12 @@ from benchmarks.thesis_pipeline import (
     thesis_step,
 )
 from mtvae.api import make_config
+from mtvae.checkpoint import environment
 from mtvae.data import ImageData, load_dataset, to_float
 from mtvae.losses import objective, training_terms
 from mtvae.models import build_model
 from mtvae.observations import ObservationConfig, Observer
-from mtvae.train import build_optimizer, environment, fit, resolve_device
+from mtvae.train import build_optimizer, fit, resolve_device
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32), "celeba": (3, 64, 64)}
 MODELS = {"gaussian1": ("gaussian", 1), "gaussian2": ("gaussian", 2), "vq1": ("vq", 1),

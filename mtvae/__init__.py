@@ -10,13 +10,14 @@ known pixels, reproducing "Multitask variational autoencoders" (University of Be
 __version__ = "0.1.0"
 
 from .api import make_config, train_model  # noqa: E402
+from .checkpoint import load_model  # noqa: E402
 from .config import DataConfig, RunConfig, TrainConfig  # noqa: E402
 from .data import load_dataset  # noqa: E402
 from .losses import LossConfig  # noqa: E402
 from .models import ModelConfig, build_model  # noqa: E402
 from .observations import ObservationConfig, Observer  # noqa: E402
 from .prior import load_prior, sample_codes, sample_images, train_prior  # noqa: E402
-from .train import evaluate, fit, load_model  # noqa: E402
+from .train import evaluate, fit  # noqa: E402
 
 __all__ = [
     "DataConfig", "LossConfig", "ModelConfig", "ObservationConfig", "Observer", "RunConfig",

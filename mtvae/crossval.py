@@ -26,12 +26,13 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import atomic_write_json, environment
 from .config import RunConfig
 from .data import ImageData, _check_name, load_dataset
 from .grid import ROWS, select_rows
 from .models import build_model
 from .store import Job, collect, fold_file, load_record, load_results, missing
-from .train import atomic_write_json, environment, fit, resolve_device
+from .train import fit, resolve_device
 
 __all__ = ["Job", "Settings", "plan", "parse_shard", "shard", "job_config", "run_jobs",
            "run_rows", "collect", "load_results", "missing"]

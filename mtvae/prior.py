@@ -26,18 +26,12 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import atomic_save, atomic_write_json, environment, load_checkpoint, load_model
 from .config import DataConfig
 from .data import ImageData, load_dataset, make_splits, to_float
 from .models.pixelcnn import GatedPixelCNN, PixelCNNConfig
 from .models.vq import VQVAE
-from .train import (
-    atomic_save,
-    atomic_write_json,
-    environment,
-    load_checkpoint,
-    load_model,
-    resolve_device,
-)
+from .train import resolve_device
 
 __all__ = ["PriorConfig", "Prior", "extract_codes", "prior_nll", "train_prior", "load_prior",
            "sample_codes", "sample_images", "add_prior_parser"]

@@ -20,9 +20,9 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from .checkpoint import atomic_write_json
 from .config import RunConfig
 from .data import _check_name
-from .train import atomic_write_json
 
 __all__ = ["Job", "fold_file", "load_record", "missing", "load_results", "collect"]
 

@@ -14,7 +14,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,18 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from .checkpoint import (
+    CHECKPOINT,
+    METRICS,
+    MODEL,
+    atomic_save,
+    atomic_write_json,
+    environment,
+    load_checkpoint,
+    load_model,
+    rng_state,
+    set_rng_state,
+)
 from .config import RunConfig, TrainConfig
 from .data import ImageData, load_dataset, make_splits, to_float
 from .losses import MetricAccumulator, objective, training_terms
@@ -31,13 +41,7 @@ from .observations import Observer
 from .softadapt import DEFAULT_BETA, SoftAdapt
 
 __all__ = ["fit", "evaluate", "Result", "TrainingDivergedError", "resolve_device",
-           "build_optimizer", "load_checkpoint", "load_model", "atomic_save", "atomic_write_json",
-           "environment"]
-
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.json"
-MODEL = "model.pt"
-
+           "build_optimizer", "selection_loss"]
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite."""
@@ -69,75 +73,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def environment(device: torch.device | None = None) -> dict:
-    """Library versions, device and git commit, stored with every result."""
-    env = {"mtvae": __version__, "torch": torch.__version__, "python": platform.python_version(),
-           "platform": platform.platform(), "threads": torch.get_num_threads()}
-    if device is not None:
-        env["device"] = str(device)
-        if device.type == "cuda":
-            env["device_name"] = torch.cuda.get_device_name(device)
-    with contextlib.suppress(Exception):
-        import subprocess
-
-        here = Path(__file__).resolve().parent
-        env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here,
-                                           capture_output=True, text=True,
-                                           timeout=5).stdout.strip() or None
-    return env
-
-
-def atomic_save(obj, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file, fsync, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(obj, path: str | os.PathLike) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint or model file, with a clear error for corrupt or foreign files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # truncated zip, pickle garbage, ...
-        raise ValueError(f"{path} is not a readable mtvae checkpoint ({type(err).__name__}: "
-                         f"{err}); delete it to start the run over") from err
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
-        raise ValueError(f"{path} is not an mtvae checkpoint (no config/model entries)")
-    return ckpt
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """(model, RunConfig) from a run folder, ``model.pt`` or ``checkpoint.pt`` (best weights)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL if (path / MODEL).exists() else path / CHECKPOINT
-    ckpt = load_checkpoint(path)
-    config = RunConfig.from_dict(ckpt["config"])
-    shape = tuple(ckpt["image_shape"])
-    model = build_model(config.model, shape)
-    best = ckpt.get("best") or {}
-    state = best["state"] if best.get("state") is not None else ckpt["model"]
-    model.load_state_dict(state)
-    return model.to(device).eval(), config
 
 
 def build_optimizer(model: torch.nn.Module, tc: TrainConfig,
@@ -214,21 +149,6 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, config: RunConfig,
     return res
 
 
-def _rng_state(gens: dict[str, torch.Generator]) -> dict:
-    state = {"torch": torch.get_rng_state(), "gens": {k: g.get_state() for k, g in gens.items()}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict, gens: dict[str, torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    for k, g in gens.items():
-        g.set_state(state["gens"][k])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
         data: ImageData | None = None, init_state: dict | None = None, resume: bool = True,
         callback: Callable[[int, dict], None] | None = None) -> Result:
@@ -295,7 +215,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
         if softadapt is not None:
             softadapt.load_state_dict(ckpt["softadapt"])
         history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
-        _set_rng_state(ckpt["rng"], gens)
+        set_rng_state(ckpt["rng"], gens)
 
     step_model = torch.compile(model) if tc.compile else model
     n = len(train_x)
@@ -356,7 +276,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                              "epoch": epoch + 1, "model": model.state_dict(),
                              "optimizer": optimizer.state_dict(),
                              "softadapt": softadapt.state_dict() if softadapt else None,
-                             "history": history, "best": best, "rng": _rng_state(gens),
+                             "history": history, "best": best, "rng": rng_state(gens),
                              "environment": environment(device)}, out / CHECKPOINT)
             if callback is not None:
                 callback(epoch, record)

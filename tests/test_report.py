@@ -5,12 +5,12 @@ import math
 import pandas as pd
 import pytest
 
+from mtvae.checkpoint import atomic_write_json
 from mtvae.cli import main
 from mtvae.crossval import Job, Settings, job_config
 from mtvae.grid import ROWS, SWEEP_ROWS, TABLE_ROWS, select_rows
 from mtvae.report import best_mask, export, table, thesis_numbers, to_latex, to_markdown
 from mtvae.store import fold_file
-from mtvae.train import atomic_write_json
 
 # -------------------------------------------------------------------------------------- grid
 

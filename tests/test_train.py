@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import mtvae
+from mtvae.checkpoint import load_model
 from mtvae.data import load_dataset, make_splits, to_float
-from mtvae.train import TrainingDivergedError, fit, load_model
+from mtvae.train import TrainingDivergedError, fit
 
 
 @pytest.fixture(scope="module")
