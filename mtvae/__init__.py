@@ -13,11 +13,12 @@ from .api import make_config, train_model  # noqa: E402
 from .checkpoint import load_model  # noqa: E402
 from .config import DataConfig, RunConfig, TrainConfig  # noqa: E402
 from .data import load_dataset  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
 from .losses import LossConfig  # noqa: E402
 from .models import ModelConfig, build_model  # noqa: E402
 from .observations import ObservationConfig, Observer  # noqa: E402
 from .prior import load_prior, sample_codes, sample_images, train_prior  # noqa: E402
-from .train import evaluate, fit  # noqa: E402
+from .train import fit  # noqa: E402
 
 __all__ = [
     "DataConfig", "LossConfig", "ModelConfig", "ObservationConfig", "Observer", "RunConfig",

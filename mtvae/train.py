@@ -35,13 +35,13 @@ from .checkpoint import (
 )
 from .config import RunConfig, TrainConfig
 from .data import ImageData, load_dataset, make_splits, to_float
-from .losses import MetricAccumulator, objective, training_terms
+from .evaluate import autocast, batches, evaluate
+from .losses import objective, training_terms
 from .models import build_model, count_parameters
 from .observations import Observer
 from .softadapt import DEFAULT_BETA, SoftAdapt
 
-__all__ = ["fit", "evaluate", "Result", "TrainingDivergedError", "resolve_device",
-           "build_optimizer", "selection_loss"]
+__all__ = ["fit", "Result", "TrainingDivergedError", "resolve_device", "build_optimizer"]
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite."""
@@ -89,64 +89,6 @@ def build_optimizer(model: torch.nn.Module, tc: TrainConfig,
         with contextlib.suppress(RuntimeError, TypeError):
             return torch.optim.AdamW(model.parameters(), fused=True, **kw)
     return torch.optim.AdamW(model.parameters(), **kw)
-
-
-def _batches(n: int, batch_size: int, drop_last: bool):
-    stop = n - n % batch_size if drop_last and n >= batch_size else n
-    for i in range(0, stop, batch_size):
-        yield i, min(i + batch_size, n)
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def selection_loss(metrics: dict, config: RunConfig, image_numel: int) -> float:
-    """The training objective on the validation set with fixed weights (no SoftAdapt weights),
-    per image: the quantity whose minimum picks the best epoch (thesis section 3.4.3)."""
-    lc, method = config.loss, config.model.method
-    scale = image_numel if config.model.family == "gaussian" else 1  # Gaussian: summed MSE
-    latent = metrics["kl"] if config.model.family == "gaussian" else metrics["vq"]
-    total = lc.beta * latent
-    if method in ("baseline", "multidecoder"):
-        total += lc.w1 * metrics["recon"] * scale
-    if method in ("multidecoder", "single"):
-        total += lc.w2 * metrics["recon_cond"] * scale
-    return total
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, images: torch.Tensor, config: RunConfig,
-             observer: Observer | None = None, seed: int = 0, batch_size: int | None = None,
-             device: torch.device | None = None) -> dict:
-    """Metrics in Table 4.1 units over uint8 ``images``: recon (unconditioned), recon_cond,
-    kl or vq, the selection loss, and for VQ models perplexity and codes used.
-
-    Masks come from a generator seeded with ``seed``, so every epoch sees the same m.
-    """
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    family = config.model.family
-    acc = MetricAccumulator(family, config.loss.commitment,
-                            getattr(model, "num_embeddings", 0) if family == "vq" else 0)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    needs_m = config.model.method != "baseline"
-    if needs_m and observer is None:
-        observer = Observer(config.observation, tuple(images.shape[1:]))
-    bs = batch_size or config.train.eval_batch_size
-    for i, j in _batches(len(images), bs, False):
-        x = to_float(images[i:j].to(device, non_blocking=True))
-        m = observer(x, gen) if needs_m else None
-        with _autocast(device, config.train.amp):
-            out = model(x, m)
-        acc.update(x, out)
-    model.train(was_training)
-    res = acc.compute()
-    res["loss"] = selection_loss(res, config, math.prod(images.shape[1:]))
-    return res
 
 
 def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
@@ -219,7 +161,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
 
     step_model = torch.compile(model) if tc.compile else model
     n = len(train_x)
-    steps = len(list(_batches(n, tc.batch_size, tc.drop_last)))
+    steps = len(list(batches(n, tc.batch_size, tc.drop_last)))
     if steps == 0:
         raise ValueError(f"no training batches: {n} images with batch_size {tc.batch_size} and "
                          "drop_last; lower the batch size or use more data")
@@ -232,12 +174,12 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                      else torch.arange(n, device=device))
             sums: dict[str, torch.Tensor] = {}
             reported = 0
-            for k, (i, j) in enumerate(_batches(n, tc.batch_size, tc.drop_last)):
+            for k, (i, j) in enumerate(batches(n, tc.batch_size, tc.drop_last)):
                 x = to_float(train_x.index_select(0, order[i:j]))
                 if tc.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 m = observer(x, gens["mask"]) if observer is not None else None
-                with _autocast(device, tc.amp):
+                with autocast(device, tc.amp):
                     outputs = step_model(x, m)
                 terms = training_terms(config.model.family, config.model.method, x, outputs,
                                        config.loss)
