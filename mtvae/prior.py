@@ -34,7 +34,7 @@ from .models.vq import VQVAE
 from .train import resolve_device
 
 __all__ = ["PriorConfig", "Prior", "extract_codes", "prior_nll", "train_prior", "load_prior",
-           "sample_codes", "sample_images", "add_prior_parser"]
+           "sample_codes", "sample_images"]
 
 CHECKPOINT, PRIOR, METRICS = "checkpoint.pt", "prior.pt", "metrics.json"
 
@@ -302,57 +302,3 @@ def sample_images(prior: Prior, n: int, *, m: torch.Tensor | None = None,
     """New images (n, C, H, W): prior codes decoded by the VQ-VAE (conditioned on m if given)."""
     codes = sample_codes(prior, n, temperature=temperature, seed=seed)
     return prior.vq.eval().decode_codes(codes, m)
-
-
-def add_prior_parser(sub) -> None:
-    """``python -m mtvae prior``: train (or resume) a prior, then optionally sample from it."""
-    p = sub.add_parser("prior", help="train a Gated PixelCNN prior on a VQ-VAE's codes and "
-                                     "sample from it (thesis sections 2.2.2, 2.5.1)")
-    p.add_argument("--vq-checkpoint", required=True, help="VQ run folder, model.pt or checkpoint.pt")
-    p.add_argument("--out", help="prior folder (default: <VQ run folder>/prior)")
-    p.add_argument("--epochs", type=int, default=20, help="default 20")
-    p.add_argument("--batch-size", type=int, default=128, help="default 128")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate, default 1e-3")
-    p.add_argument("--layers", type=int, default=15, help="gated layers, mask A first; default 15")
-    p.add_argument("--channels", type=int, default=64, help="default 64")
-    p.add_argument("--limit", type=int, help="train on a seeded subset of N images")
-    p.add_argument("--seed", type=int, default=0, help="training and sampling seed, default 0")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
-    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-resume", action="store_true", help="start over even if --out has a prior")
-    p.add_argument("--sample", type=int, default=0, metavar="N",
-                   help="draw N images (from the finished prior in --out, else after training) "
-                        "into <out>/samples.png and samples.pt")
-    p.add_argument("--temperature", type=float, default=1.0, help="0 = argmax; default 1")
-    p.set_defaults(func=_cmd_prior)
-
-
-def _cmd_prior(args) -> int:
-    import json
-
-    vq_path = Path(args.vq_checkpoint)
-    out = Path(args.out) if args.out else (vq_path if vq_path.is_dir() else vq_path.parent) / "prior"
-    if args.sample and (out / PRIOR).exists() and not args.no_resume:
-        prior = load_prior(out, vq=vq_path, device=resolve_device(args.device))
-    else:
-        prior = train_prior(vq_path, out, resume=not args.no_resume, epochs=args.epochs,
-                            batch_size=args.batch_size, lr=args.lr, n_layers=args.layers,
-                            channels=args.channels, limit=args.limit, seed=args.seed,
-                            device=args.device, amp=not args.no_amp, progress=not args.no_progress)
-        print(json.dumps({"best_epoch": prior.best_epoch, **prior.metrics}, indent=2))
-        print(f"wrote {out / METRICS}")
-    if args.sample:
-        from .generate import plot_samples
-
-        t0 = time.perf_counter()
-        codes = sample_codes(prior, args.sample, temperature=args.temperature, seed=args.seed)
-        with torch.no_grad():
-            images = prior.vq.decode_codes(codes)
-        seconds = time.perf_counter() - t0
-        torch.save({"codes": codes.cpu(), "images": images.cpu(), "seed": args.seed,
-                    "temperature": args.temperature}, out / "samples.pt")
-        plot_samples(images, title=f"prior samples, temperature {args.temperature}").savefig(
-            out / "samples.png", dpi=120, bbox_inches="tight")
-        print(f"sampled {args.sample} images in {seconds:.2f} s; wrote {out / 'samples.png'}")
-    return 0
