@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -220,3 +221,156 @@ def test_styled_restores_only_its_own_settings():
     assert matplotlib.rcParams["axes.facecolor"] == before
     assert matplotlib.is_interactive() is False
     matplotlib.interactive(False)
+
+
+# ---- notebook 04: the prior, generation, uncertainty ----------------------------------------
+
+def test_prior_nll_curve_marks_test_nll_and_uniform_bits():
+    from types import SimpleNamespace
+
+    history = [{"epoch": e, "val_nll_bits": b} for e, b in enumerate([4.0, 3.0, 3.5])]
+    prior = SimpleNamespace(history=history, best_epoch=1, grid=(7, 7),
+                            metrics={"test": {"nll_bits": 3.2, "uniform_bits": 7.0}})
+    fig = plots.prior_nll_curve(prior)
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    np.testing.assert_allclose(lines["validation"].get_xdata(), [1, 2, 3])  # epochs from 1
+    test = lines["held-out test, epoch 2"]
+    assert (test.get_xdata()[0], test.get_ydata()[0]) == (2, 3.2)
+    uniform = lines["uniform prior, log2 K = 7"]
+    assert list(uniform.get_ydata()) == [7.0, 7.0] and uniform.get_linestyle() == "--"
+    fig.canvas.draw()  # the secondary axis (nats = bits * ln 2) takes its limits when drawn
+    nats = ax.child_axes[0]
+    assert nats.get_ylabel() == "nats per code"
+    assert nats.get_ylim()[1] == pytest.approx(ax.get_ylim()[1] * np.log(2))
+    with pytest.raises(ValueError, match="history"):
+        plots.prior_nll_curve(SimpleNamespace(history=[]))
+
+
+def test_generated_samples_one_panel_per_generator():
+    fig = plots.generated_samples({"a": torch.rand(5, 1, 28, 28), "b": _digits(3)})
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    with pytest.raises(ValueError, match="panel"):
+        plots.generated_samples({})
+
+
+def test_nested_masks_grow_by_adding_pixels():
+    from mtvae.plots.generation import _nested_masks
+
+    for sampler in ("uniform", "gaussian"):
+        masks = _nested_masks(4, 28, 28, sampler, [0, 3, 10, 60], seed=5)
+        assert [int(m[0].sum()) for m in masks] == [0, 3, 10, 60]
+        for small, large in zip(masks, masks[1:]):
+            assert bool((small <= large).all())  # every smaller count's pixels stay known
+    with pytest.raises(ValueError, match="exact"):
+        _nested_masks(1, 28, 28, "exact", [3], seed=0)
+
+
+def _ignoring_m(family):
+    model = _model(family, "single")
+    with torch.no_grad():  # zero the dense layer's columns that read m: the decoder ignores m
+        head = model.cond_decoder.head
+        head.linear.weight[:, head.latent_features:] = 0
+    return model
+
+
+def test_uncertainty_by_known_pixels_shares_latents_across_counts():
+    # A decoder that ignores m must give the same spread for every count: the counts differ
+    # only in m when the same prior latents serve each of them (independent draws would not).
+    x = _digits(3)
+    t = plots.uncertainty_by_known_pixels(_ignoring_m("gaussian"), x, [0, 5, 100], samples=4)
+    assert list(t.known_pixels) == [0, 5, 100]
+    np.testing.assert_allclose(t.mean_std, t.mean_std[0], rtol=1e-6)
+    np.testing.assert_allclose(t.mse, t.mse[0], rtol=1e-6)
+    # by hand: 4 draws of z ~ N(0, I) per image, decoded with m = 0
+    model = _model("gaussian", "single")
+    t = plots.uncertainty_by_known_pixels(model, x, [0], samples=4, seed=3)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        draws = model.decode(torch.randn(12, model.latent_dim, generator=g)).view(3, 4, 1, 28, 28)
+    xf = x.float() / 255
+    assert t.mean_std[0] == pytest.approx(float(draws.std(1).mean()), rel=1e-5)
+    assert t.mse[0] == pytest.approx(float((draws.mean(1) - xf).pow(2).mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="conditioned decoder"):
+        plots.uncertainty_by_known_pixels(_model("gaussian", "baseline"), x, [0])
+
+
+def test_uncertainty_figures_have_expected_axes():
+    from mtvae.models.pixelcnn import GatedPixelCNN, PixelCNNConfig
+
+    tables = {"a": pd.DataFrame({"known_pixels": [0, 5], "mean_std": [0.2, 0.1],
+                                 "mse": [0.1, 0.05]})}
+    fig = plots.uncertainty_vs_known_pixels(tables)
+    assert len(fig.axes) == 2 and list(fig.axes[0].lines[0].get_ydata()) == [0.2, 0.1]
+    vq = _model("vq", "single")
+    torch.manual_seed(0)
+    prior = GatedPixelCNN(PixelCNNConfig(vq.num_embeddings, channels=8, n_layers=2,
+                                         head_channels=16)).eval()
+    fig = plots.uncertainty_maps(vq, _digits(1)[0], (2, 20), prior=prior, samples=3)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "2 known" in titles and "20 known" in titles  # one row per count
+
+
+# ---- notebook 05: Table 4.1 -----------------------------------------------------------------
+
+def _store(root):
+    """A results store with two VQ rows and one Gaussian row, 2 folds each (made-up values)."""
+    from mtvae.crossval import Settings, job_config
+    from mtvae.store import Job, fold_file
+    from mtvae.train import atomic_write_json
+
+    values = {"vq1-baseline": {"recon": [0.01, 0.03], "vq": [0.02, 0.02]},
+              "vq1-multi-exact": {"recon": [0.02, 0.02], "recon_cond": [0.01, 0.01],
+                                  "vq": [0.05, 0.07]},
+              "gauss1-baseline": {"recon": [0.03, 0.05], "kl": [10.0, 14.0]}}
+    for row, metrics in values.items():
+        for fold in range(2):
+            job = Job("mnist", row, fold)
+            test = {k: v[fold] for k, v in metrics.items()}
+            path = fold_file(root, job)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json({"dataset": "mnist", "row": row, "fold": fold, "folds": 2,
+                               "seed": 0, "epochs": 1, "best_epoch": 0, "n_params": 10,
+                               "metrics": {"val": test, "test": test}, "history": [],
+                               "config": job_config(job, Settings(folds=2)).to_dict(),
+                               "environment": {}}, path)
+
+
+def test_table_comparison_puts_ours_beside_the_thesis(tmp_path):
+    from mtvae import report
+
+    _store(tmp_path)
+    df = report.table(tmp_path, "mnist")
+    fig = plots.table_comparison(df)
+    recon_ax, latent_ax = fig.axes[:2]
+    # rows top to bottom in table order
+    labels = [t.get_text() for t in recon_ax.get_yticklabels()]
+    ticks = list(recon_ax.get_yticks())
+    assert [lab for _, lab in sorted(zip(ticks, labels), reverse=True)] == \
+        ["vq1-baseline", "vq1-multi-exact", "gauss1-baseline"]
+    ours, thesis = recon_ax.containers[:2]  # errorbar containers: ours first
+    np.testing.assert_allclose(ours.lines[0].get_xdata().astype(float), [0.02, 0.02, 0.04])
+    np.testing.assert_allclose(thesis.lines[0].get_xdata().astype(float),
+                               [0.0028, 0.0025, 0.0178])  # the thesis's MNIST rows
+    # one separator between the VQ config 1 and Gaussian config 1 groups
+    assert sum(ln.get_color() == "0.6" for ln in recon_ax.lines) == 1
+    assert latent_ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="report.table"):
+        plots.table_comparison(df.drop(columns="recon_thesis_std"))
+
+
+def test_save_table_writes_the_three_formats_and_indexes_them(tmp_path):
+    from mtvae import report
+
+    _store(tmp_path / "store")
+    df = report.table(tmp_path / "store", "mnist")
+    paths = plots.save_table(df, "tab4-1_crossval", tmp_path / "fig", made_by="unit test")
+    assert sorted(paths) == ["csv", "md", "tex"]
+    back = pd.read_csv(paths["csv"])
+    assert list(back["row"]) == list(df["row"]) and back["recon"][0] == pytest.approx(0.02)
+    readme = (tmp_path / "fig" / "README.md").read_text()
+    line = next(s for s in readme.splitlines() if "`tab4-1_crossval`" in s)
+    assert "[md](tab4-1_crossval.md)" in line and "[csv](tab4-1_crossval.csv)" in line
+    assert "Table 4.1" in line and "unit test" in line
+    with pytest.raises(ValueError, match="figure name"):
+        plots.save_table(df, "table.md", tmp_path / "fig")

@@ -18,6 +18,10 @@ section 4.2 recon vs exponent        :func:`reconstruction_vs_exponent`, :func:`
 single decoder vs known pixels       :func:`reconstruction_vs_known_pixels`,
                                      :func:`known_pixel_errors`
 exponent slider (notebooks 01, 03)   :func:`exponent_explorer`, :func:`exponent_panel`
+sections 2.2.2, 2.5.1 PixelCNN prior :func:`prior_nll_curve`, :func:`generated_samples`
+uncertainty from sparse pixels       :func:`uncertainty_maps`, :func:`uncertainty_by_known_pixels`,
+                                     :func:`uncertainty_vs_known_pixels`
+Table 4.1 cross-validation           :func:`table_comparison`, :func:`save_table`
 ==================================== ===================================================
 """
 
@@ -37,6 +41,13 @@ from .curves import (
     summary_table,
     validation_curves,
 )
+from .generation import (
+    generated_samples,
+    prior_nll_curve,
+    uncertainty_by_known_pixels,
+    uncertainty_maps,
+    uncertainty_vs_known_pixels,
+)
 from .reconstructions import (
     THESIS_EXPONENT_SWEEP,
     exponent_table,
@@ -46,14 +57,16 @@ from .reconstructions import (
     reconstructions,
 )
 from .style import FIGURE_INDEX, save_figure, set_style, styled, write_index
+from .tables import save_table, table_comparison
 from .widgets import exponent_explorer
 
 __all__ = [
     "FIGURE_INDEX", "THESIS_CURVES", "THESIS_EXPONENT_SWEEP", "conditioning_information",
-    "count_histogram", "exponent_explorer", "exponent_panel", "exponent_table", "history_of",
-    "known_pixel_errors", "load_thesis_curves", "power_law_distribution", "power_law_pmf",
-    "power_law_summary",
+    "count_histogram", "exponent_explorer", "exponent_panel", "exponent_table",
+    "generated_samples", "history_of", "known_pixel_errors", "load_thesis_curves",
+    "power_law_distribution", "power_law_pmf", "power_law_summary", "prior_nll_curve",
     "reconstruction_vs_exponent", "reconstruction_vs_known_pixels", "reconstructions",
-    "sampling_types", "save_figure", "set_style", "styled", "summary_table",
-    "validation_curves", "write_index",
+    "sampling_types", "save_figure", "save_table", "set_style", "styled", "summary_table",
+    "table_comparison", "uncertainty_by_known_pixels", "uncertainty_maps",
+    "uncertainty_vs_known_pixels", "validation_curves", "write_index",
 ]

@@ -17,11 +17,13 @@ import matplotlib
 import numpy as np
 import torch
 
-__all__ = ["set_style", "styled", "save_figure", "FIGURE_INDEX", "write_index", "BASELINE",
-           "image_array", "show_image", "masked_image", "palette", "strip"]
+__all__ = ["set_style", "styled", "save_figure", "FIGURE_INDEX", "write_index", "record",
+           "check_name", "BASELINE", "image_array", "show_image", "masked_image", "palette",
+           "strip"]
 
 BASELINE = {"color": "0.15", "linestyle": "--"}  # the baseline is dashed black in every figure
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+_FILES = ("png", "pdf", "md", "tex", "csv")  # what the index links: figures and tables
 
 # name -> (thesis reference, what the figure shows). save_figure's index reads this; a figure
 # without an entry is still listed, with an empty description.
@@ -64,6 +66,32 @@ FIGURE_INDEX = {
     "sec4-2_single_exponent_panel": (
         "section 4.2 (slider, static)", "count histogram, a drawn mask and the single decoder's "
         "reconstructions for one exponent"),
+    "sec2-5-1_prior_nll": (
+        "sections 2.2.2, 2.5.1 (new: the thesis trained no prior)", "Gated PixelCNN prior over "
+        "the VQ-VAE's codes: validation NLL per epoch and held-out test NLL in bits per code, "
+        "against the uniform prior's log2 K"),
+    "sec2-5-1_pixelcnn_samples": (
+        "sections 2.2.2, 2.5.1 (new)", "new images: VQ-VAE codes from the PixelCNN prior, "
+        "uniformly random codes (no prior), Gaussian VAE with z ~ N(0, I)"),
+    "sec3-2-3_generation_given_pixels": (
+        "sections 2.3, 3.2.3 (new)", "images generated from a few known pixels: prior latents "
+        "decoded by the single decoder with m = [x * mask, mask]"),
+    "sec3-2-3_uncertainty_maps_vq": (
+        "sections 2.3, 3.2.3 (new; Gundersen et al. 2021)", "VQ-VAE single decoder, PixelCNN prior: one "
+        "image with more and more known pixels; mean, standard deviation and absolute error "
+        "of decodings of the same prior latents"),
+    "sec3-2-3_uncertainty_maps_gaussian": (
+        "sections 2.3, 3.2.3 (new; Gundersen et al. 2021)", "the same for the Gaussian VAE single "
+        "decoder, z ~ N(0, I)"),
+    "sec3-2-3_uncertainty_vs_known_pixels": (
+        "sections 2.3, 3.2.3 (new)", "mean std of the decodings and MSE of their mean against the number "
+        "of known pixels: VQ-VAE with its PixelCNN prior, Gaussian VAE with N(0, I)"),
+    "tab4-1_crossval": (
+        "Table 4.1", "cross-validated test reconstruction and latent loss per row, ours beside "
+        "the thesis's MNIST numbers (Markdown, LaTeX, CSV)"),
+    "tab4-1_crossval_vs_thesis": (
+        "Table 4.1", "the table as a figure: our mean ± std over folds beside the thesis's value "
+        "± its std, log scale"),
 }
 
 
@@ -120,37 +148,51 @@ def save_figure(fig, name: str, folder: str | os.PathLike = "figures", *,
     is listed in ``folder/README.md`` with its thesis reference (:data:`FIGURE_INDEX`).
     The files are byte-stable for the same figure (no creation date in the PDF).
     """
-    if not _NAME.match(name):
-        raise ValueError(f"figure name {name!r} must be letters, digits, '-' or '_' without an "
-                         "extension, e.g. 'fig4-2_gaussian_multidecoder_curves'")
+    check_name(name)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
-    if made_by is not None:
-        record = folder / "figures.json"
-        made = json.loads(record.read_text()) if record.exists() else {}
-        made[name] = made_by
-        record.write_text(json.dumps(dict(sorted(made.items())), indent=1) + "\n")
-        write_index(folder)
+    record(folder, name, made_by)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid figure or table name (no extension, no folder)."""
+    if not _NAME.match(name):
+        raise ValueError(f"figure name {name!r} must be letters, digits, '-' or '_' without an "
+                         "extension, e.g. 'fig4-2_gaussian_multidecoder_curves'")
+    return name
+
+
+def record(folder: str | os.PathLike, name: str, made_by: str | None) -> None:
+    """Note in ``folder/figures.json`` what made the saved figure or table ``name`` and rewrite
+    ``folder/README.md`` (nothing without ``made_by``)."""
+    if made_by is None:
+        return
+    path = Path(folder) / "figures.json"
+    made = json.loads(path.read_text()) if path.exists() else {}
+    made[check_name(name)] = made_by
+    path.write_text(json.dumps(dict(sorted(made.items())), indent=1) + "\n")
+    write_index(folder)
 
 
 def write_index(folder: str | os.PathLike = "figures") -> Path:
     """(Re)write ``folder/README.md`` from ``figures.json``: one row per saved figure."""
     folder = Path(folder)
-    record = folder / "figures.json"
-    made = json.loads(record.read_text()) if record.exists() else {}
+    path = folder / "figures.json"
+    made = json.loads(path.read_text()) if path.exists() else {}
     lines = ["# Figures", "",
              "Written by the notebooks (`python -m mtvae reproduce`, docs/notebooks.md); each row "
-             "says which profile and dataset made the figure. `.png` for screens, `.pdf` for print.",
+             "says which profile and dataset made the figure. `.png` for screens, `.pdf` for "
+             "print; tables as `.md`, `.tex` (booktabs) and `.csv`.",
              "Quick-profile figures show that the pipeline runs and the direction of the effects, "
              "not the thesis's numbers (few images, few epochs).", "",
              "| figure | thesis | shows | made by |", "|---|---|---|---|"]
     order = {name: i for i, name in enumerate(FIGURE_INDEX)}  # thesis order, others after
     for name, by in sorted(made.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         ref, what = FIGURE_INDEX.get(name, ("", ""))
-        files = " ".join(f"[{ext}]({name}.{ext})" for ext in ("png", "pdf")
+        files = " ".join(f"[{ext}]({name}.{ext})" for ext in _FILES
                          if (folder / f"{name}.{ext}").exists())
         lines.append(f"| `{name}` {files} | {ref} | {what} | {by} |")
     path = folder / "README.md"

@@ -1,0 +1,147 @@
+"""The profiles' prior and cross-validation settings (notebooks 04 and 05)."""
+
+import json
+import shlex
+from dataclasses import replace
+
+import pytest
+
+from mtvae.cli import build_parser
+from mtvae.crossval import Settings, job_config, plan
+from mtvae.grid import select_rows
+from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, get_profile
+
+
+def test_full_profile_prior_and_crossval_are_the_thesis_settings():
+    full = get_profile("full")
+    # "a stack of fifteen layers" (thesis 2.5.1); PixelCNNConfig's 64 channels
+    assert (full.prior.n_layers, full.prior.channels, full.prior.limit) == (15, 64, None)
+    # Table 4.1: all 45 rows, 5 folds of 100 epochs on the whole pool (section 4.3)
+    assert len(select_rows(full.crossval_rows())) == 45
+    assert full.crossval.budget == Budget(None, 100) and full.folds == 5
+    assert full.crossval.train is False  # the full profile reads the store, never trains it
+
+
+def test_quick_crossval_rows_follow_the_configs():
+    quick = get_profile("quick")
+    assert all(r.startswith("vq1-") for r in quick.crossval_rows())
+    rows = get_profile("quick", configs={"vq": 2}).crossval_rows()
+    assert rows == [r.replace("vq1-", "vq2-") for r in quick.crossval_rows()]
+    assert [r.name for r in select_rows(rows)] == rows  # real grid rows, in table order
+
+
+def test_epochs_and_limit_overrides():
+    quick = get_profile("quick")
+    p = get_profile("quick", epochs=2)
+    assert p.crossval.budget == Budget(quick.crossval.budget.limit, 2)  # EPOCHS: every fold
+    assert p.prior == quick.prior  # the prior keeps its own epochs
+    p = get_profile("quick", limit=300)
+    assert p.crossval.budget == Budget(300, quick.crossval.budget.epochs)
+    assert p.prior.limit is None  # the prior then learns the VQ run's own 300 images
+
+
+def test_summary_sections():
+    quick = get_profile("quick")
+    base = quick.summary()
+    assert "PixelCNN" not in base and "cross-validation" not in base
+    prior = quick.summary("prior").splitlines()
+    assert prior[:-1] == base.splitlines()
+    assert prior[-1].split(None, 2)[2] == "6 layers, 32 channels, 8,000 images x 5 epochs"
+    cv = quick.summary("crossval")
+    assert "2 folds over 4,000 images x 5 epochs" in cv and "vq1-baseline" in cv
+    with pytest.raises(ValueError, match="section"):
+        quick.summary("priors")
+
+
+def test_figure_labels_name_the_settings_that_made_them():
+    quick = get_profile("quick")
+    assert quick.label_for() == quick.label  # notebooks 01-03
+    assert quick.label_for("prior") == quick.label + \
+        "; PixelCNN prior 6 layers, 32 channels, 8,000 images x 5 epochs"
+    assert quick.label_for("crossval").endswith(
+        "; cross-validation 2 folds over 4,000 images x 5 epochs each")
+    with pytest.raises(ValueError, match="section"):
+        quick.label_for("table")
+
+
+def test_crossval_store_is_named_by_the_settings_folds_must_share(tmp_path):
+    quick = get_profile("quick")
+    assert quick.crossval_store(tmp_path).name == "crossval-quick-n4000-e5-b32-s0"
+    assert get_profile("full").crossval_store(tmp_path).name == "crossval-full-nall-e100-b128-s0"
+    stores = {get_profile("quick", epochs=e, seed=s).crossval_store(tmp_path)
+              for e in (1, 2) for s in (0, 1)}
+    assert len(stores) == 4
+
+
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_crossval_command_trains_the_same_runs_as_the_notebook(name, tmp_path):
+    # The printed command must fill the store with folds the notebook accepts: the same
+    # RunConfig for every job (RunConfig.differences ignores cosmetic fields).
+    p = get_profile(name)
+    store = tmp_path / "a store"
+    words = shlex.split(p.crossval_command(store))
+    assert words[:4] == ["python", "-m", "mtvae", "crossval"]
+    args = build_parser().parse_args(words[3:])
+    assert args.results == str(store) and args.dataset == [p.dataset]
+    cli = Settings(args.folds, args.epochs, args.limit, args.seed, not args.per_fold_seeds,
+                   args.thesis_protocol, args.device, args.data_root, args.keep,
+                   dict(lr=args.lr, batch_size=args.batch_size, amp=not args.no_amp,
+                        compile=args.compile, progress=not args.no_progress))
+    b = p.crossval.budget
+    ours = Settings(p.folds, b.epochs, b.limit, p.seed,
+                    options=dict(batch_size=p.batch_size, progress=False))
+    jobs = plan(p.dataset, args.rows, args.folds)
+    assert jobs == plan(p.dataset, p.crossval_rows(), p.folds)
+    for job in jobs[:: max(1, len(jobs) // 10)]:
+        a, o = job_config(job, cli), job_config(job, ours)
+        assert a.differences(o) == [] and a.train.epochs == o.train.epochs
+
+
+def _tiny(tmp_path, train=True):
+    p = get_profile("quick")
+    return replace(p, crossval=CrossvalSettings(rows=("vq{vq}-baseline",), budget=Budget(64, 1),
+                                                train=train),
+                   prior=PriorSettings(n_layers=2, channels=8, epochs=1, limit=None))
+
+
+def test_run_crossval_without_training_reports_the_command(tmp_path):
+    p, lines = _tiny(tmp_path, train=False), []
+    assert p.run_crossval(tmp_path, log=lines.append) is None
+    assert "2 of 2 fold runs are not in" in lines[0]
+    assert p.crossval_command(p.crossval_store(tmp_path)) in lines[0]
+    with pytest.raises(ValueError, match="results_dir"):
+        p.run_crossval()
+
+
+@pytest.mark.slow
+def test_run_crossval_trains_once_then_reads_the_store(tmp_path):
+    p = _tiny(tmp_path)
+    table = p.run_crossval(tmp_path, log=lambda s: None)
+    assert list(table["row"]) == ["vq1-baseline"] and table["n"][0] == 2
+    fold = p.crossval_store(tmp_path) / "mnist-sample" / "vq1-baseline" / "fold0.json"
+    record = json.loads(fold.read_text())
+    assert record["folds"] == 2 and record["epochs"] == 1
+    stamp = fold.stat().st_mtime_ns
+    again = p.run_crossval(tmp_path, train=False, log=lambda s: None)  # reads, trains nothing
+    assert fold.stat().st_mtime_ns == stamp
+    assert again["recon"][0] == table["recon"][0]
+    # one fold missing: the other is still tabulated, and the command is logged
+    fold.unlink()
+    lines = []
+    partial = p.run_crossval(tmp_path, train=False, log=lines.append)
+    assert partial["n"][0] == 1 and "1 of 2 fold runs" in lines[0]
+
+
+@pytest.mark.slow
+def test_train_prior_saves_in_the_run_folder_and_loads_when_finished(tmp_path):
+    p = replace(_tiny(tmp_path), budgets={"gaussian": Budget(64, 1), "vq": Budget(64, 1)})
+    vq = p.train(tmp_path, "vq", "single")
+    prior = p.train_prior(vq)
+    assert prior.out_dir == vq.out_dir / "prior-l2-c8-nrun-s0"
+    assert (prior.config.pixelcnn.n_layers, prior.config.pixelcnn.channels) == (2, 8)
+    assert prior.metrics["test"]["uniform_bits"] == 7.0  # log2 of VQ config 1's K = 128
+    saved = (prior.out_dir / "prior.pt").stat().st_mtime_ns
+    again = p.train_prior(vq)  # finished: loaded, not retrained
+    assert (prior.out_dir / "prior.pt").stat().st_mtime_ns == saved
+    assert again.metrics == prior.metrics
+    assert p.train_prior(vq, n_layers=3).out_dir.name == "prior-l3-c8-nrun-s0"
