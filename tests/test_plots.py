@@ -269,8 +269,7 @@ def test_nested_masks_grow_by_adding_pixels():
 def _ignoring_m(family):
     model = _model(family, "single")
     with torch.no_grad():  # zero the dense layer's columns that read m: the decoder ignores m
-        head = model.cond_decoder.head
-        head.linear.weight[:, head.latent_features:] = 0
+        model.cond_decoder.head.from_m.weight.zero_()
     return model
 
 
