@@ -163,7 +163,7 @@ def _cmd_prior(args) -> int:
 
     import torch
 
-    from .generate import plot_samples
+    from .plots import generated_samples
     from .prior import METRICS, PRIOR, load_prior, sample_codes, train_prior
     from .train import resolve_device
 
@@ -186,7 +186,7 @@ def _cmd_prior(args) -> int:
         seconds = time.perf_counter() - t0
         torch.save({"codes": codes.cpu(), "images": images.cpu(), "seed": args.seed,
                     "temperature": args.temperature}, out / "samples.pt")
-        plot_samples(images, title=f"prior samples, temperature {args.temperature}").savefig(
+        generated_samples({f"prior samples, temperature {args.temperature}": images}).savefig(
             out / "samples.png", dpi=120, bbox_inches="tight")
         print(f"sampled {args.sample} images in {seconds:.2f} s; wrote {out / 'samples.png'}")
     return 0

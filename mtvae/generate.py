@@ -16,7 +16,7 @@ measurements with an uncertainty estimate), applied to the thesis's image models
     images = generate(model, 64, prior=prior)                       # new images
     mask = sample_mask(len(x), 28, 28, "uniform", 40, generator=g)  # 40 known pixels per image
     result = uncertainty(model, x, mask, samples=32, prior=prior)   # mean, std, error maps
-    plot_uncertainty(result)
+    plots.uncertainty_panels(result)                                 # (mtvae.plots)
 
 ``prior``: for a VQ-VAE a :class:`~mtvae.prior.Prior` or a ``GatedPixelCNN``; for either family
 also any callable ``(n, generator) -> latents`` (e.g. latents of an encoder posterior, or codes
@@ -38,8 +38,7 @@ from .observations import make_m
 from .prior import Prior
 
 __all__ = ["LatentSampler", "latent_sampler", "decode_latents", "generate",
-           "generate_given_pixels", "Uncertainty", "uncertainty", "plot_samples",
-           "plot_given_pixels", "plot_uncertainty"]
+           "generate_given_pixels", "Uncertainty", "uncertainty"]
 
 LatentSampler = Callable[[int, "torch.Generator | None"], torch.Tensor]
 
@@ -187,85 +186,3 @@ def uncertainty(model, x: torch.Tensor, mask: torch.Tensor, samples: int = 32, *
         std = (wide * (draws - mean[:, None]).pow(2)).sum(1).sqrt()
         ess = 1 / w.pow(2).sum(1)
     return Uncertainty(x, mask, mean, std, (mean - x).abs(), ess, draws if keep_samples else None)
-
-
-# ----------------------------------------------------------------------------------- plots
-
-
-def _show(ax, img: torch.Tensor, **kwargs) -> None:
-    """Draw a (C, H, W) image in [0, 1] (values outside are clipped) without axes."""
-    img = img.detach().float().cpu().clamp(0, 1)
-    if img.shape[0] == 1:
-        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1, **kwargs)
-    else:
-        ax.imshow(img.permute(1, 2, 0).numpy(), **kwargs)
-    ax.set_axis_off()
-
-
-def _known(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The known pixels in their colours on a dark blue background, as RGB (3, H, W)."""
-    rgb = x.expand(3, *x.shape[1:]) if x.shape[0] == 1 else x
-    background = torch.tensor([0.1, 0.15, 0.4], device=x.device)[:, None, None]
-    return torch.where(mask.bool(), rgb, background)
-
-
-def plot_samples(images: torch.Tensor, nrow: int = 8, title: str | None = None):
-    """A grid of images (N, C, H, W) in [0, 1]; returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2,
-                     pad_value=1.0)
-    rows = -(-len(images) // nrow)
-    fig, ax = plt.subplots(figsize=(1.2 * min(nrow, len(images)), 1.2 * rows + 0.3))
-    _show(ax, grid)
-    if title:
-        ax.set_title(title)
-    return fig
-
-
-def plot_given_pixels(x: torch.Tensor, mask: torch.Tensor, samples: torch.Tensor,
-                      max_images: int = 4, max_samples: int = 8):
-    """Per row: the true image, its known pixels, then images generated from those pixels."""
-    import matplotlib.pyplot as plt
-
-    b, s = min(len(samples), max_images), min(samples.shape[1], max_samples)
-    x, mask = x.float() / (255.0 if x.dtype == torch.uint8 else 1.0), mask.float()
-    mask = mask.view(1, 1, *mask.shape[-2:]).expand(len(x), 1, *mask.shape[-2:]) \
-        if mask.dim() == 2 else mask
-    fig, axes = plt.subplots(b, s + 2, figsize=(1.3 * (s + 2), 1.4 * b), squeeze=False)
-    for i in range(b):
-        _show(axes[i, 0], x[i])
-        _show(axes[i, 1], _known(x[i], mask[i]))
-        for k in range(s):
-            _show(axes[i, k + 2], samples[i, k])
-    for i in range(b):
-        axes[i, 1].set_title(f"{int(mask[i].sum())} known", fontsize=9)
-    axes[0, 0].set_title("true")
-    axes[0, 2].set_title("generated", loc="left")
-    fig.tight_layout()
-    return fig
-
-
-def plot_uncertainty(result: Uncertainty, max_images: int = 4):
-    """Per row: true image, known pixels, mean, std and |error| (channels averaged) with colour
-    bars; std and error share one scale per row so they can be compared."""
-    import matplotlib.pyplot as plt
-
-    b = min(len(result.x), max_images)
-    fig, axes = plt.subplots(b, 5, figsize=(8.5, 1.8 * b), squeeze=False)
-    for i in range(b):
-        std, err = result.std[i].mean(0).cpu().numpy(), result.error[i].mean(0).cpu().numpy()
-        top = float(max(std.max(), err.max(), 1e-6))
-        _show(axes[i, 0], result.x[i])
-        _show(axes[i, 1], _known(result.x[i], result.mask[i]))
-        _show(axes[i, 2], result.mean[i])
-        for ax, img in ((axes[i, 3], std), (axes[i, 4], err)):
-            im = ax.imshow(img, cmap="magma", vmin=0, vmax=top)
-            ax.set_axis_off()
-        fig.colorbar(im, ax=axes[i, 3:].tolist(), fraction=0.05)
-        axes[i, 1].set_title(f"{int(result.mask[i].sum())} known", fontsize=9)
-    for ax, name in zip(axes[0], ("true", None, "mean", "std", "|error|")):
-        if name:
-            ax.set_title(name)
-    return fig

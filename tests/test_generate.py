@@ -5,13 +5,11 @@ import pytest
 import torch
 
 import mtvae
+from mtvae import plots
 from mtvae.generate import (
     Uncertainty,
     generate,
     generate_given_pixels,
-    plot_given_pixels,
-    plot_samples,
-    plot_uncertainty,
     uncertainty,
 )
 from mtvae.models import ModelConfig, build_model
@@ -159,11 +157,12 @@ def test_one_latent_means_zero_std():
 def test_plots_return_figures():
     m = model("gaussian", "single")
     x, mask = images(3), first_pixels(3, 30)
-    figs = [plot_samples(generate(m, 10), nrow=5, title="samples"),
-            plot_given_pixels(x, mask, generate_given_pixels(m, x, mask, samples=4)),
-            plot_uncertainty(uncertainty(m, x, mask, samples=4))]
+    figs = [plots.generated_samples({"samples": generate(m, 10)}, nrow=5),
+            plots.given_pixels(x, mask, generate_given_pixels(m, x, mask, samples=4)),
+            plots.uncertainty_panels(uncertainty(m, x, mask, samples=4))]
     assert all(isinstance(f, plt.Figure) for f in figs)
     assert len(figs[1].axes) == 3 * (4 + 2)
+    assert len([a for a in figs[2].axes if a.images]) == 3 * 5  # + one colour bar per row
     for f in figs:
         plt.close(f)
     colour = build_model(ModelConfig("gaussian", 1, "single"), (3, 32, 32)).eval()
@@ -171,7 +170,7 @@ def test_plots_return_figures():
     mask[::4, ::4] = 1
     res = uncertainty(colour, torch.rand(2, 3, 32, 32), mask, samples=2)
     assert isinstance(res, Uncertainty) and res.std.shape == (2, 3, 32, 32)
-    plt.close(plot_uncertainty(res))
+    plt.close(plots.uncertainty_panels(res))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ single decoder vs known pixels       :func:`reconstruction_vs_known_pixels`,
                                      :func:`known_pixel_errors`
 exponent slider (notebooks 01, 03)   :func:`exponent_explorer`, :func:`exponent_panel`
 sections 2.2.2, 2.5.1 PixelCNN prior :func:`prior_nll_curve`, :func:`generated_samples`
-uncertainty from sparse pixels       :func:`uncertainty_maps`, :func:`uncertainty_by_known_pixels`,
+generation from sparse pixels        :func:`given_pixels`
+uncertainty from sparse pixels       :func:`uncertainty_panels`, :func:`uncertainty_maps`,
+                                     :func:`uncertainty_by_known_pixels`,
                                      :func:`uncertainty_vs_known_pixels`
 Table 4.1 cross-validation           :func:`table_comparison`, :func:`save_table`
 ==================================== ===================================================
@@ -43,9 +45,11 @@ from .curves import (
 )
 from .generation import (
     generated_samples,
+    given_pixels,
     prior_nll_curve,
     uncertainty_by_known_pixels,
     uncertainty_maps,
+    uncertainty_panels,
     uncertainty_vs_known_pixels,
 )
 from .reconstructions import (
@@ -63,10 +67,10 @@ from .widgets import exponent_explorer
 __all__ = [
     "FIGURE_INDEX", "THESIS_CURVES", "THESIS_EXPONENT_SWEEP", "conditioning_information",
     "count_histogram", "exponent_explorer", "exponent_panel", "exponent_table",
-    "generated_samples", "history_of", "known_pixel_errors", "load_thesis_curves",
+    "generated_samples", "given_pixels", "history_of", "known_pixel_errors", "load_thesis_curves",
     "power_law_distribution", "power_law_pmf", "power_law_summary", "prior_nll_curve",
     "reconstruction_vs_exponent", "reconstruction_vs_known_pixels", "reconstructions",
     "sampling_types", "save_figure", "save_table", "set_style", "styled", "summary_table",
-    "table_comparison", "uncertainty_by_known_pixels", "uncertainty_maps",
+    "table_comparison", "uncertainty_by_known_pixels", "uncertainty_maps", "uncertainty_panels",
     "uncertainty_vs_known_pixels", "validation_curves", "write_index",
 ]

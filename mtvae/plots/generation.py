@@ -15,13 +15,13 @@ import pandas as pd
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from ..generate import latent_sampler, plot_uncertainty, uncertainty
+from ..generate import Uncertainty, latent_sampler, uncertainty
 from ..observations import sample_mask
 from .reconstructions import _floats
-from .style import BASELINE, image_array, palette, show_image, styled
+from .style import BASELINE, frame, image_array, masked_image, palette, show_image, styled
 
-__all__ = ["prior_nll_curve", "generated_samples", "uncertainty_by_known_pixels",
-           "uncertainty_vs_known_pixels", "uncertainty_maps"]
+__all__ = ["prior_nll_curve", "generated_samples", "given_pixels", "uncertainty_panels",
+           "uncertainty_by_known_pixels", "uncertainty_vs_known_pixels", "uncertainty_maps"]
 
 
 def prior_nll_curve(prior, title: str | None = None):
@@ -158,8 +158,56 @@ def uncertainty_maps(model, image, counts=(5, 25, 100), *, prior=None, samples: 
     masks = torch.cat(_nested_masks(1, h, w, sampler, counts, seed))
     result = uncertainty(model, x.expand(rows, -1, -1, -1), masks, samples,
                          prior=lambda n, g: repeated[:n])
+    return uncertainty_panels(result, max_images=rows, title=title)
+
+
+def given_pixels(x, mask, samples, max_images: int = 4, max_samples: int = 8,
+                 title: str | None = None):
+    """Per row: the true image, its known pixels, then images generated from those pixels
+    (``samples``: (B, S, C, H, W) from :func:`mtvae.generate.generate_given_pixels`)."""
+    import matplotlib.pyplot as plt
+
+    x = _floats(x)
+    mask = torch.as_tensor(mask).float()
+    if mask.dim() == 2:  # one (H, W) mask shared by all images
+        mask = mask.expand(len(x), 1, *mask.shape)
+    b, s = min(len(samples), max_images), min(samples.shape[1], max_samples)
     with styled():
-        fig = plot_uncertainty(result, max_images=rows)
+        fig, axes = plt.subplots(b, s + 2, figsize=(1.3 * (s + 2), 1.4 * b), squeeze=False,
+                                 layout="constrained")
+        for i in range(b):
+            show_image(axes[i, 0], image_array(x[i]), "true" if i == 0 else None)
+            show_image(axes[i, 1], masked_image(x[i], mask[i]), f"{int(mask[i].sum())} known")
+            for k in range(s):
+                show_image(axes[i, k + 2], image_array(samples[i, k].clamp(0, 1)),
+                           "generated" if i == 0 and k == 0 else None)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def uncertainty_panels(result: Uncertainty, max_images: int = 4, title: str | None = None):
+    """Per row: true image, known pixels, mean, std and |error| of the decodings (channels
+    averaged), std and error on one colour scale per row so they can be compared."""
+    import matplotlib.pyplot as plt
+
+    b = min(len(result.x), max_images)
+    with styled():
+        fig, axes = plt.subplots(b, 5, figsize=(8.5, 1.8 * b), squeeze=False,
+                                 layout="constrained")
+        for i in range(b):
+            std = result.std[i].mean(0).cpu().numpy()
+            err = result.error[i].mean(0).cpu().numpy()
+            top = float(max(std.max(), err.max(), 1e-6))
+            show_image(axes[i, 0], image_array(result.x[i]), "true" if i == 0 else None)
+            show_image(axes[i, 1], masked_image(result.x[i], result.mask[i]),
+                       f"{int(result.mask[i].sum())} known")
+            show_image(axes[i, 2], image_array(result.mean[i].clamp(0, 1)),
+                       "mean" if i == 0 else None)
+            for ax, img, name in ((axes[i, 3], std, "std"), (axes[i, 4], err, "|error|")):
+                im = ax.imshow(img, cmap="magma", vmin=0, vmax=top)
+                frame(ax, name if i == 0 else None)
+            fig.colorbar(im, ax=axes[i, 3:].tolist(), fraction=0.05)
         if title:
             fig.suptitle(title)
     return fig

@@ -225,12 +225,17 @@ def masked_image(x, mask, fill=(0.55, 0.65, 0.8)) -> np.ndarray:
     return out
 
 
-def show_image(ax, img: np.ndarray, title: str | None = None, **kwargs) -> None:
-    ax.imshow(img, vmin=0, vmax=1, cmap="gray", **kwargs)
+def frame(ax, title: str | None = None) -> None:
+    """An image axis: no ticks, no grid, an optional title."""
     ax.set_xticks([]), ax.set_yticks([])
     ax.grid(False)
     if title:
         ax.set_title(title)
+
+
+def show_image(ax, img: np.ndarray, title: str | None = None, **kwargs) -> None:
+    ax.imshow(img, vmin=0, vmax=1, cmap="gray", **kwargs)
+    frame(ax, title)
 
 
 def strip(images, pad: int = 1, value: float = 1.0) -> np.ndarray:
