@@ -26,6 +26,7 @@ import torch
 
 __all__ = [
     "ObservationConfig",
+    "exact_grid",
     "Observer",
     "PIXEL_SAMPLERS",
     "COUNT_SAMPLERS",
@@ -97,20 +98,36 @@ def _gaussian_log_weights(height: int, width: int, device) -> torch.Tensor:
     return (axis(height)[:, None] + axis(width)[None, :]).reshape(-1)
 
 
-def _first_k_mask(keys: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """For each row, a boolean mask of the ``counts[b]`` positions with the largest keys.
+def exact_grid(height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The exact-sampling grid as a float mask (1, 1, H, W)."""
+    rows, cols = grid_coordinates(height), grid_coordinates(width)
+    grid = torch.zeros(height, width)
+    grid[torch.tensor(rows)[:, None], torch.tensor(cols)] = 1
+    return grid.view(1, 1, height, width).to(device)
+
+
+def _first_k_mask(keys: torch.Tensor, counts: torch.Tensor, kmax: int) -> torch.Tensor:
+    """For each row, a boolean mask of the ``counts[b]`` positions with the largest keys
+    (``kmax`` >= every count bounds the work).
 
     With i.i.d. uniform keys this is a uniform draw of ``count`` distinct pixels; with keys
     log w + Gumbel noise it is a draw without replacement proportional to w (Gumbel-top-k).
     """
     b, n = keys.shape
-    kmax = int(counts.max()) if b else 0
     mask = torch.zeros(b, n, dtype=torch.bool, device=keys.device)
     if kmax == 0:
         return mask
     top = keys.topk(kmax, dim=1, sorted=True).indices
     keep = torch.arange(kmax, device=keys.device)[None, :] < counts[:, None]
     return mask.scatter_(1, top, keep)
+
+
+def _kmax(counts: torch.Tensor, n: int) -> int:
+    """An upper bound of the counts without a device sync: on a GPU all n pixels (a full sort
+    of the keys is cheap there, a host sync per step is not), on the CPU the largest count."""
+    if len(counts) == 0:
+        return 0
+    return n if counts.device.type != "cpu" else int(counts.max())
 
 
 def sample_mask(batch: int, height: int, width: int, sampler: str,
@@ -125,10 +142,7 @@ def sample_mask(batch: int, height: int, width: int, sampler: str,
         raise ValueError(f"unknown pixel sampler {sampler!r}; choose one of {PIXEL_SAMPLERS}")
     n = height * width
     if sampler == "exact":
-        rows, cols = grid_coordinates(height), grid_coordinates(width)
-        grid = torch.zeros(height, width, device=device)
-        grid[torch.tensor(rows, device=device)[:, None], torch.tensor(cols, device=device)] = 1
-        return grid.expand(batch, 1, height, width).clone()
+        return exact_grid(height, width, device).expand(batch, 1, height, width).clone()
     if counts is None:
         raise ValueError(f"the {sampler!r} sampler needs pixel counts (a fixed or power-law count)")
     counts = torch.as_tensor(counts, device=device).long()
@@ -139,20 +153,29 @@ def sample_mask(batch: int, height: int, width: int, sampler: str,
     if batch and (int(counts.max()) > n or int(counts.min()) < 0):
         raise ValueError(f"pixel counts must lie in [0, H*W] = [0, {n}], got "
                          f"[{int(counts.min())}, {int(counts.max())}]; lower the count or rate")
+    kmax = int(counts.max()) if batch else 0
+    log_w = _gaussian_log_weights(height, width, device) if sampler == "gaussian" else None
+    return _draw(batch, height, width, sampler, counts, kmax, replacement, generator, log_w)
+
+
+def _draw(batch, height, width, sampler, counts, kmax, replacement, generator, log_w):
+    """The mask for valid ``counts`` (on their device); no checks, no host syncs on a GPU."""
+    device = counts.device
     if replacement:
-        return _sample_with_replacement(batch, height, width, sampler, counts, generator, device)
+        return _sample_with_replacement(batch, height, width, sampler, counts, kmax, generator)
+    n = height * width
     if sampler == "uniform":
         keys = torch.rand(batch, n, generator=generator, device=device)
     else:
         u = torch.rand(batch, n, generator=generator, device=device, dtype=torch.float64)
         gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
-        keys = _gaussian_log_weights(height, width, device)[None, :] + gumbel
-    return _first_k_mask(keys, counts).view(batch, 1, height, width).float()
+        keys = log_w[None, :] + gumbel
+    return _first_k_mask(keys, counts, kmax).view(batch, 1, height, width).float()
 
 
-def _sample_with_replacement(batch, height, width, sampler, counts, generator, device):
+def _sample_with_replacement(batch, height, width, sampler, counts, kmax, generator):
     """The thesis code's draws: ``count`` coordinate pairs with replacement, duplicates kept."""
-    kmax = int(counts.max()) if batch else 0
+    device = counts.device
     mask = torch.zeros(batch, height * width, device=device)
     if kmax == 0:
         return mask.view(batch, 1, height, width)
@@ -161,7 +184,7 @@ def _sample_with_replacement(batch, height, width, sampler, counts, generator, d
         c = torch.randint(0, width, (batch, kmax), generator=generator, device=device)
     else:  # torch.normal(H/2, H/6).clamp(0, H-1).long(), as gaussian_pixel_sampler.py
         z = torch.randn(batch, kmax, 2, generator=generator, device=device)
-        size = torch.tensor([height, width], device=device, dtype=z.dtype)
+        size = torch.tensor([height, width], dtype=z.dtype).to(device)
         pos = (size / 2 + z * size * GAUSSIAN_STD_FRACTION).clamp(min=0)
         pos = torch.minimum(pos, size - 1).long()
         r, c = pos[..., 0], pos[..., 1]
@@ -222,6 +245,7 @@ class Observer:
             raise ValueError(f"image_shape must be (C, H, W), got {image_shape}")
         self.config = config
         self.image_shape = tuple(int(s) for s in image_shape)
+        self._cache: dict = {}
         _, h, w = self.image_shape
         if config.sampler == "exact":
             grid_coordinates(h), grid_coordinates(w)  # validates the size
@@ -242,10 +266,25 @@ class Observer:
 
     def mask(self, batch: int, generator: torch.Generator | None = None,
              device: torch.device | str = "cpu") -> torch.Tensor:
+        """Masks (batch, 1, H, W) for one batch, drawn on ``device``; the fixed parts (grid,
+        Gaussian weights) are built once per device, so a step copies nothing from the host."""
+        device = torch.device(device)
         _, h, w = self.image_shape
-        counts = None if self.config.sampler == "exact" else self.counts(batch, generator, device)
-        return sample_mask(batch, h, w, self.config.sampler, counts,
-                           replacement=self.config.replacement, generator=generator, device=device)
+        cfg = self.config
+        if cfg.sampler == "exact":
+            grid = self._per_device("grid", device, lambda: exact_grid(h, w, device))
+            return grid.expand(batch, 1, h, w).clone()
+        counts = self.counts(batch, generator, device)
+        kmax = fixed_count(h, w, cfg.rate) if cfg.count == "fixed" else _kmax(counts, h * w)
+        log_w = None if cfg.sampler != "gaussian" else self._per_device(
+            "log_w", device, lambda: _gaussian_log_weights(h, w, device))
+        return _draw(batch, h, w, cfg.sampler, counts, kmax, cfg.replacement, generator, log_w)
+
+    def _per_device(self, name: str, device: torch.device, build):
+        key = (name, str(device))
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:

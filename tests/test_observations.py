@@ -163,3 +163,22 @@ def test_bad_inputs():
         obs(torch.rand(28, 28))
     with pytest.raises(ValueError, match="exponent"):
         power_law_counts(4, 784, float("nan"))
+
+
+def test_full_sort_path_gives_the_same_counts():
+    """On a GPU the top-k bound is all N pixels (no host sync per step); it must draw exactly
+    the same number of distinct pixels as the CPU's bound of the largest count."""
+    from mtvae.observations import _draw, _gaussian_log_weights
+
+    counts = torch.tensor([0, 3, 50, 784])
+    for sampler in ("uniform", "gaussian"):
+        log_w = _gaussian_log_weights(28, 28, "cpu") if sampler == "gaussian" else None
+        mask = _draw(4, 28, 28, sampler, counts, 784, False, gen(12), log_w)
+        assert mask.sum((1, 2, 3)).long().tolist() == counts.tolist()
+
+
+def test_observer_grid_is_not_shared_with_callers():
+    obs = Observer(ObservationConfig("exact"), (1, 28, 28))
+    first = obs.mask(2)
+    first.zero_()  # a caller writing into its mask must not change the next batch's
+    assert int(obs.mask(2).sum()) == 2 * 16
