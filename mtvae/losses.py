@@ -119,7 +119,7 @@ class MetricAccumulator:
             self._add("vq", (1.0 + self.commitment) * sq, out.z_e.numel())
             if self.code_hist is not None:
                 hist = torch.bincount(out.codes.flatten(), minlength=len(self.code_hist))
-                self.code_hist += hist.double().cpu()
+                self.code_hist = self.code_hist.to(hist.device) + hist  # stays on the device
 
     def compute(self) -> dict[str, float]:
         res = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
