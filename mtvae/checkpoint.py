@@ -19,8 +19,8 @@ from . import __version__
 from .config import RunConfig
 from .models import build_model
 
-__all__ = ["CHECKPOINT", "METRICS", "MODEL", "atomic_save", "atomic_write_json", "environment",
-           "load_checkpoint", "load_model", "rng_state", "set_rng_state"]
+__all__ = ["CHECKPOINT", "METRICS", "MODEL", "atomic_save", "atomic_write_json", "cpu_state",
+           "environment", "load_checkpoint", "load_model", "rng_state", "set_rng_state"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -43,6 +43,11 @@ def environment(device: torch.device | None = None) -> dict:
                                            capture_output=True, text=True,
                                            timeout=5).stdout.strip() or None
     return env
+
+
+def cpu_state(module: torch.nn.Module) -> dict:
+    """A detached CPU copy of ``module``'s weights (the best epoch's, kept while training goes on)."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:

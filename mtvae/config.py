@@ -32,9 +32,9 @@ class DataConfig:
     split_seed: int = 0  # seeds folds, the validation half and the limit subset
 
     def __post_init__(self) -> None:
-        from .data import _check_name
+        from .data import dataset_key
 
-        self.dataset = _check_name(self.dataset)  # ValueError listing DATASETS if unknown
+        self.dataset = dataset_key(self.dataset)  # ValueError listing DATASETS if unknown
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be a positive number of images, got {self.limit}")
         if self.fold is not None and not 0 <= self.fold < self.folds:

@@ -28,7 +28,7 @@ import torch
 
 from .checkpoint import atomic_write_json, environment
 from .config import RunConfig
-from .data import ImageData, _check_name, load_dataset
+from .data import ImageData, dataset_key, load_dataset
 from .grid import ROWS, select_rows
 from .models import build_model
 from .store import Job, collect, fold_file, load_record, load_results, missing
@@ -70,7 +70,7 @@ class Settings:
 
 def plan(datasets: str | list[str], rows="all", folds: int = 5) -> list[Job]:
     """All jobs in canonical order: datasets sorted, rows in grid order, folds ascending."""
-    names = sorted({_check_name(d) for d in ([datasets] if isinstance(datasets, str)
+    names = sorted({dataset_key(d) for d in ([datasets] if isinstance(datasets, str)
                                               else datasets)})
     return [Job(d, r.name, k) for d in names for r in select_rows(rows) for k in range(folds)]
 

@@ -42,6 +42,7 @@ __all__ = [
     "load_dataset",
     "make_splits",
     "data_root",
+    "dataset_key",
     "to_float",
 ]
 
@@ -115,9 +116,11 @@ class ImageData:
                 f"device={self.train.device})")
 
 
-def to_float(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float32 in [0, 1] (torchvision's ToTensor scaling)."""
-    return batch.float().div_(255.0)
+def to_float(batch) -> torch.Tensor:
+    """Images as float32 in [0, 1]: uint8 is scaled by 1/255 (torchvision's ToTensor), floats
+    (assumed in [0, 1] already) are only cast."""
+    batch = torch.as_tensor(batch)
+    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -125,7 +128,9 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root if root is not None else os.environ.get("MTVAE_DATA", "data")).expanduser()
 
 
-def _check_name(name: str) -> str:
+def dataset_key(name: str) -> str:
+    """The canonical name of a dataset ('fashion_mnist' -> 'fashion-mnist'); ValueError naming
+    the choices for an unknown one."""
     key = name.lower().replace("_", "-")
     if key == "fashionmnist":
         key = "fashion-mnist"
@@ -142,7 +147,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     ``download=True`` torchvision fetches missing files; offline, a missing file raises
     :class:`DataNotFoundError` naming the folder and files to put there.
     """
-    key = _check_name(name)
+    key = dataset_key(name)
     if key == "mnist-sample":
         return _load_mnist_sample()
     root_path = data_root(root)

@@ -104,7 +104,7 @@ def generate(model, n: int, *, prior=None, m: torch.Tensor | None = None,
 def _inputs(model, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """x as floats in [0, 1] on the model's device and mask as (B, 1, H, W)."""
     device = _device(model)
-    x = to_float(x) if x.dtype == torch.uint8 else x.float()
+    x = to_float(x)
     x = x.to(device)
     if x.dim() == 3:
         x = x[None]

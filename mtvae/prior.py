@@ -26,7 +26,14 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_save, atomic_write_json, environment, load_checkpoint, load_model
+from .checkpoint import (
+    atomic_save,
+    atomic_write_json,
+    cpu_state,
+    environment,
+    load_checkpoint,
+    load_model,
+)
 from .config import DataConfig
 from .data import ImageData, load_dataset, make_splits, to_float
 from .models.pixelcnn import GatedPixelCNN, PixelCNNConfig
@@ -235,8 +242,7 @@ def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: 
                             "val_nll_nats": val["nll_nats"], "val_nll_bits": val["nll_bits"],
                             "time_s": time.perf_counter() - t0})
             if val["nll_nats"] < best["score"]:
-                best = {"epoch": epoch, "score": val["nll_nats"],
-                        "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+                best = {"epoch": epoch, "score": val["nll_nats"], "state": cpu_state(net)}
             if bar is not None:
                 bar.set_postfix(val_bits=f"{val['nll_bits']:.3f}", best=best["epoch"])
             if out is not None:

@@ -330,11 +330,9 @@ def get_profile(name: str = "quick", dataset: str | None = None, *, epochs: int 
     p = PROFILES[name]
     changes: dict = {}
     if dataset is not None:
-        from .data import DATASETS
+        from .data import dataset_key
 
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
-        changes["dataset"] = dataset
+        changes["dataset"] = dataset_key(dataset)
     if epochs is not None and int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if epochs is not None or limit != "profile":

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DATASETS, _check_name
+from .data import DATASETS, dataset_key
 from .grid import ROWS, TABLE_ROWS, select_rows, thesis_dataset
 from .store import load_results
 
@@ -69,7 +69,7 @@ def thesis_pm(values, factor: float = 1) -> float:
 
 def summarize(folds: pd.DataFrame, dataset: str, ddof: int = DDOF) -> pd.DataFrame:
     """Per-row statistics from :func:`mtvae.store.load_results` rows of one dataset."""
-    shape = DATASETS[_check_name(dataset)].shape
+    shape = DATASETS[dataset_key(dataset)].shape
     out = []
     for name, g in folds.groupby("row", sort=False):
         row = ROWS[name]
@@ -97,7 +97,7 @@ def table(results: str | os.PathLike, dataset: str, rows="all", ddof: int = DDOF
         raise ValueError(f"no fold results for {dataset} under {results}; run `python -m mtvae "
                          f"crossval --dataset {dataset} --results {results}` first")
     ours = summarize(folds, dataset, ddof)
-    shape = DATASETS[_check_name(dataset)].shape
+    shape = DATASETS[dataset_key(dataset)].shape
     thesis = thesis_numbers(dataset).set_index("row")
     lines = []
     for rec in ours.to_dict("records"):

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from .checkpoint import atomic_write_json
 from .config import RunConfig
-from .data import _check_name
+from .data import dataset_key
 
 __all__ = ["Job", "fold_file", "load_record", "missing", "load_results", "collect"]
 
@@ -68,7 +68,7 @@ def load_results(results: str | os.PathLike, dataset: str | None = None):
     import pandas as pd
 
     root = Path(results)
-    pattern = f"{_check_name(dataset)}/*/fold*.json" if dataset else "*/*/fold*.json"
+    pattern = f"{dataset_key(dataset)}/*/fold*.json" if dataset else "*/*/fold*.json"
     rows = []
     for path in sorted(root.glob(pattern)):
         r = load_record(path)

@@ -27,6 +27,7 @@ from .checkpoint import (
     MODEL,
     atomic_save,
     atomic_write_json,
+    cpu_state,
     environment,
     load_checkpoint,
     load_model,
@@ -208,9 +209,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                 record["softadapt_weights"] = dict(softadapt.weights)
             history.append(record)
             if val["loss"] < best["score"]:
-                best = {"epoch": epoch, "score": val["loss"],
-                        "state": {k: v.detach().cpu().clone() for k, v in
-                                  model.state_dict().items()}}
+                best = {"epoch": epoch, "score": val["loss"], "state": cpu_state(model)}
             if bar is not None:
                 bar.set_postfix(val_loss=f"{val['loss']:.4g}", best=best["epoch"], refresh=True)
             if out is not None:

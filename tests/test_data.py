@@ -124,3 +124,18 @@ def test_mnist_from_idx_files_offline(tmp_path, sample):
     d = load_dataset("mnist", root=tmp_path, download=False)
     assert d.train.shape == (10000, 1, 28, 28) and d.test.shape == (10000, 1, 28, 28)
     assert d.train.dtype == torch.uint8
+
+
+def test_to_float_scales_uint8_and_keeps_floats():
+    assert to_float(torch.tensor([0, 51, 255], dtype=torch.uint8)).tolist() == pytest.approx(
+        [0.0, 0.2, 1.0])
+    x = torch.tensor([0.25, 0.5], dtype=torch.float64)
+    assert to_float(x).dtype == torch.float32 and to_float(x).tolist() == [0.25, 0.5]
+
+
+def test_dataset_names_are_normalised():
+    from mtvae.data import dataset_key
+
+    assert dataset_key("Fashion_MNIST") == "fashion-mnist"
+    with pytest.raises(ValueError, match="choose one of"):
+        dataset_key("svhn")

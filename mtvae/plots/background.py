@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data import to_float
 from ..observations import (
     fixed_count,
     make_m,
@@ -170,8 +171,7 @@ def exponent_panel(image, exponent: float, *, model=None, sampler: str = "gaussi
 
 def _as_batch(image) -> torch.Tensor:
     """One image (C, H, W) or (1, C, H, W), uint8 or float -> float (1, C, H, W) on the CPU."""
-    x = torch.as_tensor(image)
-    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    x = to_float(image)
     if x.dim() == 3:
         x = x[None]
     if x.dim() != 4 or x.shape[0] != 1:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data import to_float
 from ..observations import Observer, make_m, sample_mask
 from .style import BASELINE, image_array, masked_image, palette, show_image, strip, styled
 
@@ -31,7 +32,7 @@ def _floats(images, n: int | None = None) -> torch.Tensor:
     x = torch.as_tensor(images)[:n]
     if x.dim() != 4:
         raise ValueError(f"expected a batch of images (B, C, H, W), got {tuple(x.shape)}")
-    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    return to_float(x)
 
 
 @torch.no_grad()

@@ -17,6 +17,8 @@ import matplotlib
 import numpy as np
 import torch
 
+from ..data import to_float
+
 __all__ = ["set_style", "styled", "save_figure", "FIGURE_INDEX", "write_index", "record",
            "check_name", "BASELINE", "image_array", "show_image", "masked_image", "palette",
            "strip"]
@@ -205,9 +207,7 @@ def write_index(folder: str | os.PathLike = "figures") -> Path:
 def image_array(x) -> np.ndarray:
     """One image (C, H, W) tensor/array in [0, 1] (uint8 in [0, 255]) -> (H, W) or (H, W, 3)."""
     x = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if x.dtype == torch.uint8:
-        x = x.float() / 255
-    x = x.float().clamp(0, 1).numpy()
+    x = to_float(x).clamp(0, 1).numpy()
     if x.ndim != 3:
         raise ValueError(f"expected one image (C, H, W), got shape {x.shape}")
     return x[0] if x.shape[0] == 1 else np.moveaxis(x, 0, -1)
