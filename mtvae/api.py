@@ -13,6 +13,7 @@ from .config import DataConfig, RunConfig, TrainConfig
 from .losses import LossConfig
 from .models import ModelConfig
 from .observations import ObservationConfig
+from .protocol import protocol_options
 
 __all__ = ["make_config", "train_model", "default_observation"]
 
@@ -31,15 +32,21 @@ def default_observation(method: str, sampler: str | None = None, count: str | No
 
 def make_config(dataset: str = "mnist-sample", model: str = "gaussian", config: int = 1,
                 method: str = "baseline", sampler: str | None = None, count: str | None = None,
-                exponent: float = 40.0, softadapt: bool = False, shared_decoder: bool = False,
+                exponent: float = 40.0, softadapt: bool = False, shared_decoder: bool | None = None,
                 epochs: int = 100, limit: int | None = None, seed: int = 0,
                 device: str = "auto", fold: int | None = None, folds: int = 5,
-                data_root: str | None = None, **options) -> RunConfig:
+                data_root: str | None = None, protocol: str = "mtvae",
+                **options) -> RunConfig:
     """A :class:`RunConfig` from flat keyword arguments (the CLI's flags).
 
-    Other fields of DataConfig, TrainConfig, LossConfig, ObservationConfig or ModelConfig can be
+    ``protocol="thesis"`` sets the switches that repeat the thesis code's protocol
+    (:data:`mtvae.protocol.THESIS_OPTIONS`, plus its VQ decoders); options given here explicitly
+    still win. Other fields of DataConfig, TrainConfig, LossConfig, ObservationConfig or ModelConfig can be
     passed by name, e.g. ``lr=3e-4``, ``replacement=True``, ``thesis_baseline_decoder=True``.
     """
+    options = {**protocol_options(protocol, model, method), **options, "protocol": protocol}
+    protocol_shared = options.pop("shared_decoder", False)
+    shared_decoder = protocol_shared if shared_decoder is None else shared_decoder
     sections = {"data": {}, "train": {}, "loss": {}, "obs": {}, "model": {}}
     owners = [("data", DataConfig), ("train", TrainConfig), ("loss", LossConfig),
               ("obs", ObservationConfig), ("model", ModelConfig)]

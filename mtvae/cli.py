@@ -18,6 +18,8 @@ __all__ = ["main", "build_parser"]
 
 
 def _add_train(sub) -> None:
+    from .protocol import add_protocol_argument
+
     p = sub.add_parser("train", help="train one model (thesis sections 3.2-3.4)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="mnist-sample",
@@ -38,6 +40,7 @@ def _add_train(sub) -> None:
                    help="VQ multidecoder: one shared conv decoder, as the thesis code")
     p.add_argument("--thesis-baseline-decoder", action="store_true",
                    help="VQ baseline: the thesis code's un-mirrored, smaller decoder")
+    add_protocol_argument(p)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -57,14 +60,19 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     from .api import train_model
 
-    options = dict(batch_size=args.batch_size, lr=args.lr, amp=not args.no_amp,
+    from .protocol import amp_option
+
+    options = dict(batch_size=args.batch_size, lr=args.lr, **amp_option(args),
                    compile=args.compile, progress=not args.no_progress,
-                   replacement=args.replacement,
-                   thesis_baseline_decoder=args.thesis_baseline_decoder)
+                   protocol=args.protocol)
+    if args.thesis_baseline_decoder:
+        options["thesis_baseline_decoder"] = True
+    if args.replacement:
+        options["replacement"] = True
     result = train_model(args.dataset, out=args.out, resume=not args.no_resume,
                          model=args.model, config=args.config, method=args.method,
                          sampler=args.sampler, count=args.count, exponent=args.exponent,
-                         softadapt=args.softadapt, shared_decoder=args.shared_decoder,
+                         softadapt=args.softadapt, shared_decoder=True if args.shared_decoder else None,
                          epochs=args.epochs, limit=args.limit, fold=args.fold, folds=args.folds,
                          seed=args.seed, device=args.device, data_root=args.data_root, **options)
     summary = {"best_epoch": result.best_epoch, "n_params": result.extra.get("n_params"),

@@ -60,6 +60,10 @@ class TrainConfig:
     softadapt_beta: float | None = None  # None: 1e-4 Gaussian, 5e-3 VQ (thesis code)
     softadapt_window: int = 100  # steps per weight update (the thesis code: 101)
     softadapt_order: int = 1  # finite-difference order over the window (see mtvae.softadapt)
+    # Weights before the first update: 'uniform' 1/n each (they sum to 1 like every later
+    # update); 'ones', 1 each, as the thesis code started (torch.ones(3)).
+    softadapt_init: str = "uniform"
+    protocol: str = "mtvae"  # the protocol make_config applied: 'mtvae' | 'thesis' (a label)
     compile: bool = False  # torch.compile the model (GPU; costs tens of seconds per shape)
     channels_last: bool = False  # channels_last memory format (helps 64x64 convs)
     progress: bool = True  # tqdm progress bar
@@ -71,6 +75,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.softadapt_init not in ("uniform", "ones"):
+            raise ValueError(f"softadapt_init must be 'uniform' or 'ones', got "
+                             f"{self.softadapt_init!r}")
+        from .protocol import check_protocol
+
+        check_protocol(self.protocol)
 
 
 @dataclass

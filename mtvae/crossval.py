@@ -30,6 +30,7 @@ from .checkpoint import atomic_write_json, environment
 from .config import RunConfig
 from .data import ImageData, dataset_key, load_dataset
 from .grid import ROWS, select_rows
+from .protocol import add_protocol_argument, amp_option, check_protocol
 from .models import build_model
 from .store import Job, collect, fold_file, load_record, load_results, missing
 from .train import fit, resolve_device
@@ -52,7 +53,7 @@ class Settings:
     # as the thesis restored one initial checkpoint per fold (original_code.md 7.2, step 3).
     # False: fold k uses seed + k for everything, so the spread includes initialisation.
     same_init: bool = True
-    thesis_protocol: bool = False  # the thesis code's protocol switches (grid.PROTOCOL_OPTIONS)
+    protocol: str = "mtvae"  # 'thesis': the thesis code's switches (mtvae.protocol); 'mtvae'
     device: str = "auto"
     data_root: str | None = None
     # Files kept in a finished fold's run folder: 'none' (the JSON result suffices; the
@@ -64,6 +65,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.keep not in ("all", "model", "none"):
             raise ValueError(f"keep must be 'all', 'model' or 'none', got {self.keep!r}")
+        check_protocol(self.protocol)
         if self.folds < 2:
             raise ValueError(f"cross-validation needs at least 2 folds, got {self.folds}")
 
@@ -110,7 +112,7 @@ def shard(jobs: list[Job], i: int, n: int) -> list[Job]:
 def job_config(job: Job, s: Settings) -> RunConfig:
     seed = s.seed if s.same_init else s.seed + job.fold
     return ROWS[job.row].run_config(
-        job.dataset, thesis_protocol=s.thesis_protocol, epochs=s.epochs, fold=job.fold,
+        job.dataset, protocol=s.protocol, epochs=s.epochs, fold=job.fold,
         folds=s.folds, limit=s.limit, seed=seed, device=s.device, data_root=s.data_root,
         **s.options)
 
@@ -177,7 +179,8 @@ def _record(job: Job, s: Settings, config: RunConfig, result, seconds: float) ->
     return {"format": FORMAT, "dataset": job.dataset, "row": job.row, "fold": job.fold,
             "folds": s.folds, "seed": config.train.seed,
             "init": "shared" if s.same_init else "per-fold",
-            "thesis_protocol": s.thesis_protocol, "best_epoch": result.best_epoch,
+            "protocol": s.protocol, "thesis_protocol": s.protocol == "thesis",
+            "best_epoch": result.best_epoch,
             "epochs": len(result.history), "n_params": result.extra.get("n_params"),
             "metrics": result.metrics, "history": result.history, "config": config.to_dict(),
             "environment": env, "seconds": round(seconds, 2),
@@ -194,17 +197,21 @@ def _tidy(run_dir: Path, keep: str) -> None:
 def run_rows(dataset: str | list[str] = "mnist-sample", rows="all",
              results: str | os.PathLike = "results", *, folds: int = 5, epochs: int = 100,
              limit: int | None = None, seed: int = 0, same_init: bool = True,
-             thesis_protocol: bool = False, device: str = "auto", shard_spec=None,
+             protocol: str = "mtvae", thesis_protocol: bool = False, device: str = "auto",
+             shard_spec=None,
              data: ImageData | None = None, keep: str = "none", keep_going: bool = False,
              data_root: str | None = None, callback=None, log=print, **options) -> dict:
     """Cross-validate ``rows`` (names, patterns, 'all', 'sweep'; see :func:`mtvae.grid.select_rows`)
     into the store ``results``: the one-line entry point for notebooks and the CLI.
 
+    protocol:   'thesis' (what the thesis code ran; ``thesis_protocol=True`` is the older
+                spelling) or 'mtvae' (our corrected defaults); see :mod:`mtvae.protocol`.
     shard_spec: (i, n) or 'i/n' to run only this worker's part of the jobs.
     options:    further make_config options, e.g. ``lr=3e-4``, ``progress=False``.
     """
-    settings = Settings(folds, epochs, limit, seed, same_init, thesis_protocol, device,
-                        data_root, keep, options)
+    settings = Settings(folds, epochs, limit, seed, same_init,
+                        "thesis" if thesis_protocol else protocol, device, data_root, keep,
+                        options)
     jobs = plan(dataset, rows, folds)
     if isinstance(shard_spec, str):
         shard_spec = parse_shard(shard_spec)
@@ -236,9 +243,7 @@ def add_crossval_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="initial weights, batch order, masks")
     p.add_argument("--per-fold-seeds", action="store_true",
                    help="fold k uses seed + k (own initial weights) instead of the same ones")
-    p.add_argument("--thesis-protocol", action="store_true",
-                   help="the thesis code's protocol: contiguous folds, unshuffled batches, "
-                   "pixel draws with replacement, sampled-z evaluation, its VQ decoders")
+    add_protocol_argument(p)
     p.add_argument("--shard", default=None,
                    help="i/n: run every n-th job from i (0-based); 'slurm': from the array task")
     p.add_argument("--results", default="results", help="results store (shared by workers)")
@@ -273,8 +278,8 @@ def _cmd_crossval(args) -> int:
         print(f"{len(todo)} of {len(jobs)} jobs to run")
         return 0
     settings = Settings(args.folds, args.epochs, args.limit, args.seed, not args.per_fold_seeds,
-                        args.thesis_protocol, args.device, args.data_root, args.keep,
-                        dict(lr=args.lr, batch_size=args.batch_size, amp=not args.no_amp,
+                        args.protocol, args.device, args.data_root, args.keep,
+                        dict(lr=args.lr, batch_size=args.batch_size, **amp_option(args),
                              compile=args.compile, progress=not args.no_progress))
     summary = run_jobs(jobs, settings, args.results, keep_going=args.keep_going)
     print(f"{len(summary['done'])} run, {len(summary['skipped'])} skipped (done before), "

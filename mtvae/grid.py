@@ -31,7 +31,7 @@ from .api import make_config
 from .config import RunConfig
 
 __all__ = ["Row", "TABLE_ROWS", "SWEEP_ROWS", "SWEEP_EXPONENTS", "ROWS", "select_rows",
-           "thesis_dataset", "PROTOCOL_OPTIONS"]
+           "thesis_dataset"]
 
 SWEEP_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)  # original_code.md 10.1
 
@@ -81,41 +81,21 @@ class Row:
         return model, self.config, "Single Decoder", f"{params}, Exponent={self.exponent}" + \
             (", SoftAdapt" if self.softadapt else "")
 
-    def run_config(self, dataset: str, *, thesis_protocol: bool = False, **kwargs) -> RunConfig:
+    def run_config(self, dataset: str, *, protocol: str = "mtvae",
+                   thesis_protocol: bool = False, **kwargs) -> RunConfig:
         """This row as a RunConfig; ``kwargs`` go to :func:`mtvae.make_config` (epochs, fold,
-        folds, limit, seed, device, lr, ...). ``thesis_protocol=True`` adds the switches that
-        repeat the thesis code's protocol (see :func:`protocol_options` and docs/crossval.md)."""
-        opts = {**(protocol_options(self) if thesis_protocol else {}), **kwargs}
+        folds, limit, seed, device, lr, ...). ``protocol="thesis"`` (``thesis_protocol=True`` is
+        the older spelling) adds the switches that repeat the thesis code's protocol
+        (:mod:`mtvae.protocol`, docs/crossval.md)."""
+        opts = dict(kwargs)
         if self.method == "multidecoder":
             opts.setdefault("count", "fixed")
         elif self.method == "single":
             opts.setdefault("count", "power-law")
             opts.setdefault("exponent", float(self.exponent))
         return make_config(dataset, model=self.family, config=self.config, method=self.method,
-                           sampler=self.sampler, softadapt=self.softadapt, **opts)
-
-
-# The thesis code's protocol (original_code.md sections 2.2, 3.3, 4.4, 6, 7, 11.1), as
-# make_config options. The validation half of the test pool stays seeded (the thesis drew a new
-# unseeded one per run) and the power-law exponent stays honoured (the thesis code always used 40,
-# section 3.5): neither can be "switched back" meaningfully; docs/crossval.md explains.
-PROTOCOL_OPTIONS = {
-    "shuffle_folds": False,  # sklearn KFold(5, shuffle=False): contiguous folds
-    "shuffle": False,  # KFoldDataModule did not pass shuffle: batches in a fixed order
-    "replacement": True,  # uniform / gaussian pixel draws with replacement (duplicates kept)
-    "eval_sample_z": True,  # Gaussian VAE: evaluate with a sampled z, not z = mu
-    "softadapt_window": 101,  # SoftAdapt 0.0.5 as the thesis code called it
-}
-
-
-def protocol_options(row: Row) -> dict:
-    """make_config options that repeat the thesis code's protocol for ``row``."""
-    opts = dict(PROTOCOL_OPTIONS)
-    if row.family == "vq" and row.method == "multidecoder":
-        opts["shared_decoder"] = True  # one conv decoder for both outputs (section 4.4)
-    if row.family == "vq" and row.method == "baseline":
-        opts["thesis_baseline_decoder"] = True  # un-mirrored, smaller decoder (11.1 #3)
-    return opts
+                           sampler=self.sampler, softadapt=self.softadapt,
+                           protocol="thesis" if thesis_protocol else protocol, **opts)
 
 
 def _group(family: str, config: int) -> list[Row]:

@@ -64,21 +64,27 @@ class SoftAdapt:
     >>> loss = sum(sa.weights[k] * v for k, v in terms.items()); sa.record(terms)
     """
 
-    def __init__(self, components: list[str], beta: float, window: int = 100, order: int = 1):
+    def __init__(self, components: list[str], beta: float, window: int = 100, order: int = 1,
+                 init: str = "uniform"):
         if len(components) < 2:
             raise ValueError("SoftAdapt balances two or more loss components")
         if window < order + 1:
             raise ValueError(f"window ({window} steps) must hold at least order + 1 = {order + 1} "
                              "points; lengthen the window or lower the order")
         self.components = list(components)
+        if init not in ("uniform", "ones"):
+            raise ValueError(f"init must be 'uniform' (1/n each) or 'ones' (the thesis code's "
+                             f"torch.ones), got {init!r}")
         self.beta, self.window, self.order = float(beta), int(window), int(order)
+        self.init = init
         self.stencil = torch.tensor(backward_stencil(order), dtype=torch.float64)
         self.reset()
 
     def reset(self) -> None:
-        """Equal weights 1/n and an empty history (call at the start of every fold)."""
-        n = len(self.components)
-        self.weights = {k: 1.0 / n for k in self.components}
+        """Equal initial weights (1/n, or 1 with init='ones') and an empty history (call at the
+        start of every fold)."""
+        w0 = 1.0 / len(self.components) if self.init == "uniform" else 1.0
+        self.weights = {k: w0 for k in self.components}
         self._history: list[torch.Tensor] = []
         self.updates = 0
 

@@ -75,7 +75,9 @@ def load_results(results: str | os.PathLike, dataset: str | None = None):
         env = r.get("environment") or {}
         rows.append({"dataset": r["dataset"], "row": r["row"], "fold": r["fold"],
                      "folds": r["folds"], "seed": r["seed"], "init": r.get("init"),
-                     "thesis_protocol": r.get("thesis_protocol"), "epochs": r["epochs"],
+                     "protocol": r.get("protocol") or ("thesis" if r.get("thesis_protocol")
+                                                       else "mtvae"),
+                     "epochs": r["epochs"],
                      "best_epoch": r["best_epoch"], "n_params": r.get("n_params"),
                      **{f"{split}_{k}": v for split, ms in r["metrics"].items()
                         for k, v in ms.items()},

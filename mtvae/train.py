@@ -139,7 +139,8 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                  "single": ["recon_cond", "latent"]}[config.model.method]
         beta = tc.softadapt_beta if tc.softadapt_beta is not None \
             else DEFAULT_BETA[config.model.family]
-        softadapt = SoftAdapt(names, beta, tc.softadapt_window, tc.softadapt_order)
+        softadapt = SoftAdapt(names, beta, tc.softadapt_window, tc.softadapt_order,
+                              tc.softadapt_init)
     gens = {"data": torch.Generator(device=device).manual_seed(tc.seed + 1),
             "mask": torch.Generator(device=device).manual_seed(tc.seed + 2)}
 

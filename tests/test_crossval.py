@@ -156,7 +156,7 @@ def test_a_store_with_other_settings_is_an_error_not_a_skip(tmp_path, monkeypatc
     monkeypatch.setattr(crossval, "fit", FakeFit())
     run_jobs(jobs, Settings(folds=2, epochs=1), tmp_path, data=load_dataset("mnist-sample"),
              log=lambda s: None)
-    for other in (Settings(folds=2, epochs=3), Settings(folds=2, epochs=1, thesis_protocol=True),
+    for other in (Settings(folds=2, epochs=3), Settings(folds=2, epochs=1, protocol="thesis"),
                   Settings(folds=2, epochs=1, options={"lr": 3e-4})):
         with pytest.raises(ValueError, match="another --results folder"):
             run_jobs(jobs, other, tmp_path, log=lambda s: None)
@@ -235,7 +235,7 @@ def test_finished_fold_folders_keep_what_was_asked(tmp_path, keep, left):
 
 
 def test_thesis_protocol_switches():
-    s = Settings(thesis_protocol=True)
+    s = Settings(protocol="thesis")
     vq_multi = job_config(Job("mnist", "vq2-multi-uniform", 0), s)
     assert vq_multi.data.shuffle_folds is False and vq_multi.train.shuffle is False
     assert vq_multi.observation.replacement is True and vq_multi.model.shared_decoder is True
@@ -243,9 +243,15 @@ def test_thesis_protocol_switches():
     assert job_config(Job("mnist", "vq1-baseline", 0), s).model.thesis_baseline_decoder
     gauss = job_config(Job("mnist", "gauss1-multi-exact", 0), s)
     assert gauss.model.shared_decoder is False and gauss.train.eval_sample_z is True
+    # fp32 on every device and SoftAdapt from the thesis code's torch.ones(3)
+    sa = job_config(Job("mnist", "gauss1-multi-exact-softadapt", 0), s)
+    assert sa.train.amp is False and sa.train.softadapt_init == "ones"
+    assert sa.train.softadapt_window == 101 and sa.train.protocol == "thesis"
     ours = job_config(Job("mnist", "vq2-multi-uniform", 0), Settings())
     assert ours.data.shuffle_folds and ours.train.shuffle and not ours.model.shared_decoder
     assert not ours.observation.replacement and not ours.train.eval_sample_z
+    assert ours.train.amp and ours.train.softadapt_init == "uniform"
+    assert ours.train.protocol == "mtvae"
 
 
 def test_cli_lists_rows_and_plans_a_shard(tmp_path, capsys):

@@ -9,6 +9,7 @@ import pytest
 from mtvae.cli import build_parser
 from mtvae.crossval import Settings, job_config, plan
 from mtvae.grid import select_rows
+from mtvae.protocol import amp_option
 from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, get_profile
 
 
@@ -84,8 +85,8 @@ def test_crossval_command_trains_the_same_runs_as_the_notebook(name, tmp_path):
     args = build_parser().parse_args(words[3:])
     assert args.results == str(store) and args.dataset == [p.dataset]
     cli = Settings(args.folds, args.epochs, args.limit, args.seed, not args.per_fold_seeds,
-                   args.thesis_protocol, args.device, args.data_root, args.keep,
-                   dict(lr=args.lr, batch_size=args.batch_size, amp=not args.no_amp,
+                   args.protocol, args.device, args.data_root, args.keep,
+                   dict(lr=args.lr, batch_size=args.batch_size, **amp_option(args),
                         compile=args.compile, progress=not args.no_progress))
     b = p.crossval.budget
     ours = Settings(p.folds, b.epochs, b.limit, p.seed,
