@@ -6,6 +6,7 @@
     python -m mtvae prior --vq-checkpoint runs/vq1-single --epochs 20 --sample 64
     python -m mtvae crossval --dataset mnist --rows all --results results   # Table 4.1 grid
     python -m mtvae table --dataset mnist --results results                 # beside the thesis
+    python -m mtvae claims --dataset mnist --results results                # the thesis's claims
 """
 
 from __future__ import annotations
@@ -209,7 +210,29 @@ def _add_crossval(sub) -> None:
     add_table_parser(sub)
 
 
-_COMMANDS = [_add_data, _add_train, _add_prior, _add_crossval, _add_reproduce]
+def _add_claims(sub) -> None:
+    p = sub.add_parser("claims", help="check the thesis's directional claims (chapters 4-5) "
+                       "on a results store, paired per fold")
+    p.add_argument("--dataset", default="mnist-sample", help="a dataset the thesis has numbers "
+                   "for: mnist (or mnist-sample), cifar10, celeba")
+    p.add_argument("--results", default="results", help="the store to check")
+    p.add_argument("--compare", default=None, metavar="STORE2",
+                   help="a second store (usually the other protocol), shown beside it")
+    p.add_argument("--out", default="figures", help="folder for claims_<dataset>.md/.tex/.csv")
+    p.set_defaults(func=_cmd_claims)
+
+
+def _cmd_claims(args) -> int:
+    from .claims import claims, export, to_markdown
+
+    df = claims(args.results, args.dataset, compare=args.compare)
+    paths = export(df, args.out)
+    print(to_markdown(df))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+_COMMANDS = [_add_data, _add_train, _add_prior, _add_crossval, _add_claims, _add_reproduce]
 
 
 def main(argv: list[str] | None = None) -> int:

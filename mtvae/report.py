@@ -34,7 +34,7 @@ from .data import DATASETS, dataset_key
 from .grid import ROWS, TABLE_ROWS, select_rows, thesis_dataset
 from .store import load_results
 
-__all__ = ["thesis_numbers", "reduction_factor", "thesis_pm", "summarize", "table", "export",
+__all__ = ["claims", "thesis_numbers", "reduction_factor", "thesis_pm", "summarize", "table", "export",
            "to_markdown", "to_latex", "DDOF"]
 
 DDOF = 1  # sample standard deviation over folds
@@ -86,9 +86,7 @@ def summarize(folds: pd.DataFrame, dataset: str, ddof: int = DDOF) -> pd.DataFra
     return pd.DataFrame(out)
 
 
-def table(results: str | os.PathLike, dataset: str, rows="all", ddof: int = DDOF
-          ) -> pd.DataFrame:
-    """Table 4.1 for ``dataset`` from the results store: one line per row with fold results."""
+def _store_folds(results, dataset: str, rows) -> tuple[pd.DataFrame, str]:
     folds = load_results(results, dataset)
     wanted = [r.name for r in select_rows(rows)]
     if len(folds):
@@ -96,6 +94,23 @@ def table(results: str | os.PathLike, dataset: str, rows="all", ddof: int = DDOF
     if not len(folds):
         raise ValueError(f"no fold results for {dataset} under {results}; run `python -m mtvae "
                          f"crossval --dataset {dataset} --results {results}` first")
+    protocols = sorted(set(folds["protocol"].fillna("mtvae")))
+    if len(protocols) > 1:
+        raise ValueError(f"{results} mixes protocols {protocols} for {dataset}: a table shows "
+                         "one protocol; keep each in its own --results folder (and pass the "
+                         "other as --compare)")
+    return folds, protocols[0]
+
+
+def table(results: str | os.PathLike, dataset: str, rows="all", ddof: int = DDOF,
+          compare: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Table 4.1 for ``dataset`` from the results store: one line per row with fold results.
+
+    compare: a second store, usually the other protocol (thesis vs mtvae): its means are added
+             as ``recon_compare`` / ``latent_compare`` with the relative change
+             ``*_change = compare / ours - 1`` per row (what our corrections change).
+    """
+    folds, protocol = _store_folds(results, dataset, rows)
     ours = summarize(folds, dataset, ddof)
     shape = DATASETS[dataset_key(dataset)].shape
     thesis = thesis_numbers(dataset).set_index("row")
@@ -122,7 +137,17 @@ def table(results: str | os.PathLike, dataset: str, rows="all", ddof: int = DDOF
         cols += [c, f"{c}_std", f"{c}_thesis", f"{c}_ratio", f"{c}_pm", f"{c}_thesis_pm",
                  f"{c}_thesis_std"]
     df = df[cols + ["recon_cond", "recon_cond_std"]]
-    df.attrs.update(dataset=dataset, ddof=ddof, thesis_dataset=thesis_dataset(dataset))
+    df.attrs.update(dataset=dataset, ddof=ddof, thesis_dataset=thesis_dataset(dataset),
+                    protocol=protocol, results=str(results), compare=None)
+    if compare is not None:
+        other_folds, other_protocol = _store_folds(compare, dataset, rows)
+        other = summarize(other_folds, dataset, ddof).set_index("row")
+        for c in ("recon", "latent"):
+            df[f"{c}_compare"] = [other.at[r, c] if r in other.index else math.nan
+                                  for r in df["row"]]
+            df[f"{c}_change"] = df[f"{c}_compare"] / df[c] - 1
+        df["n_compare"] = [other.at[r, "n"] if r in other.index else 0 for r in df["row"]]
+        df.attrs.update(compare=str(compare), compare_protocol=other_protocol)
     return df
 
 
@@ -151,7 +176,21 @@ def _cells(df: pd.DataFrame, bold) -> list[list[str]]:
                     cell(r["latent_thesis"], r["latent_thesis_pm"], best["latent_thesis"][i]),
                     "-" if pd.isna(r["latent_ratio"]) else f"{r['latent_ratio']:.2f}",
                     cell(r["recon_cond"], r["recon_cond_std"], False)])
+        if "recon_compare" in df:
+            out[-1] += [cell(r["recon_compare"], None, False), _pct(r["recon_change"]),
+                        cell(r["latent_compare"], None, False), _pct(r["latent_change"])]
     return out
+
+
+def _pct(v) -> str:
+    return "-" if pd.isna(v) else f"{100 * v:+.0f} %"
+
+
+def _header(df: pd.DataFrame) -> list[str]:
+    if "recon_compare" not in df:
+        return HEADER
+    p = df.attrs.get("compare_protocol")
+    return HEADER + [f"Recon ({p})", "change", f"Latent ({p})", "change"]
 
 
 HEADER = ["Model", "Config", "Method", "Setting", "Folds", "Recon (ours)", "Recon (thesis)",
@@ -159,15 +198,20 @@ HEADER = ["Model", "Config", "Method", "Setting", "Folds", "Recon (ours)", "Reco
 
 
 def _note(df: pd.DataFrame) -> str:
-    return (f"Dataset {df.attrs.get('dataset')}; thesis column: {df.attrs.get('thesis_dataset')}. "
+    a = df.attrs
+    compare = (f" Compare: {a['compare']} (protocol {a.get('compare_protocol')}); change = its "
+               "mean / ours - 1." if a.get("compare") else "")
+    return (f"Dataset {a.get('dataset')}, protocol {a.get('protocol', 'mtvae')}; thesis column: "
+            f"{a.get('thesis_dataset')}. "
             f"Ours: mean ± sample std over folds (ddof={df.attrs.get('ddof', DDOF)}). Thesis: "
             "mean ± its printed value, a population variance (Gaussian VAE: times the reduction "
             "factor R; std = sqrt(value / R)). Latent: KL per image (Gaussian) or VQ loss. Bold: "
-            "lowest mean per (model, config) group and column.")
+            "lowest mean per (model, config) group and column." + compare)
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    header = _header(df)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in _cells(df, lambda t: f"**{t}**")]
     return "\n".join(lines) + "\n\n" + _note(df) + "\n"
 
@@ -183,9 +227,10 @@ def to_latex(df: pd.DataFrame) -> str:
             body.append(r"\midrule")
         prev = (model, config)
         body.append(" & ".join(esc(c) for c in r) + r" \\")
-    return "\n".join([r"% " + _note(df), r"\begin{tabular}{llll r lll lll l}", r"\toprule",
-                      " & ".join(HEADER) + r" \\", r"\midrule", *body, r"\bottomrule",
-                      r"\end{tabular}", ""])
+    extra = " llll" if "recon_compare" in df else ""
+    return "\n".join([r"% " + _note(df), r"\begin{tabular}{llll r lll lll l" + extra + "}",
+                      r"\toprule", " & ".join(esc(h) for h in _header(df)) + r" \\",
+                      r"\midrule", *body, r"\bottomrule", r"\end{tabular}", ""])
 
 
 def export(df: pd.DataFrame, out: str | os.PathLike = "figures", stem: str | None = None
@@ -208,12 +253,17 @@ def add_table_parser(sub) -> None:
     p.add_argument("--rows", nargs="+", default=["all"], help="all | sweep | names | patterns")
     p.add_argument("--out", default="figures", help="folder for the .md, .tex and .csv files")
     p.add_argument("--ddof", type=int, default=DDOF, help="delta degrees of freedom of the std")
+    p.add_argument("--compare", default=None, metavar="STORE2",
+                   help="a second store (the other protocol): its means and the change per row")
     p.set_defaults(func=_cmd_table)
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    df = table(args.results, args.dataset, args.rows, args.ddof)
+    df = table(args.results, args.dataset, args.rows, args.ddof, compare=args.compare)
     paths = export(df, args.out)
     print(to_markdown(df))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+from .claims import claims  # noqa: E402  (re-exported: mtvae.report.claims)

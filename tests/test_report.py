@@ -55,14 +55,15 @@ def test_exponent_sweep_rows():
 # ------------------------------------------------------------------------- synthetic results
 
 
-def write_folds(root, dataset, row, metric_lists):
+def write_folds(root, dataset, row, metric_lists, protocol="mtvae"):
     """Fold results with the given test metrics, e.g. {"recon": [..], "vq": [..]}."""
     n = len(next(iter(metric_lists.values())))
     for fold in range(n):
         job = Job(dataset, row, fold)
-        config = job_config(job, Settings(folds=n))
+        config = job_config(job, Settings(folds=max(n, 2), protocol=protocol))
         test = {k: v[fold] for k, v in metric_lists.items()}
         atomic_write_json({"dataset": dataset, "row": row, "fold": fold, "folds": n, "seed": 0,
+                           "protocol": protocol,
                            "epochs": 100, "best_epoch": 50, "n_params": 1000,
                            "metrics": {"val": test, "test": test}, "history": [],
                            "config": config.to_dict(), "environment": {}},
@@ -142,3 +143,21 @@ def test_export_and_cli_table(tmp_path, capsys):
     assert (tmp_path / "fig2" / "table_4_1_mnist-sample.tex").exists()
     assert main(["table", "--dataset", "cifar10", "--results", str(tmp_path / "res")]) == 2
     assert "no fold results for cifar10" in capsys.readouterr().err
+
+
+def test_table_compares_a_second_protocol_per_row_and_refuses_mixed_stores(tmp_path):
+    write_folds(tmp_path / "thesis", "mnist", "vq1-baseline", {"recon": [0.004, 0.006],
+                                                              "vq": [0.01, 0.01]},
+                protocol="thesis")
+    write_folds(tmp_path / "ours", "mnist", "vq1-baseline", {"recon": [0.003, 0.003],
+                                                            "vq": [0.02, 0.02]})
+    df = table(tmp_path / "thesis", "mnist", compare=tmp_path / "ours")
+    r = df.set_index("row").loc["vq1-baseline"]
+    assert r["recon_compare"] == pytest.approx(0.003) and r["recon_change"] == pytest.approx(-0.4)
+    assert r["latent_change"] == pytest.approx(1.0)
+    md = to_markdown(df)
+    assert "protocol thesis" in md and "Recon (mtvae)" in md and "| -40 % |" in md
+    write_folds(tmp_path / "thesis", "mnist", "vq1-multi-exact",
+                {"recon": [0.003], "recon_cond": [0.002], "vq": [0.01]})  # mtvae protocol
+    with pytest.raises(ValueError, match="mixes protocols"):
+        table(tmp_path / "thesis", "mnist")
