@@ -97,6 +97,10 @@ class Profile:
     keep_checkpoints: bool = True
     seed: int = 0
     device: str = "auto"
+    # Every number a notebook sets beside the thesis's comes from the thesis code's protocol
+    # (mtvae.protocol); "mtvae" trains with our corrected defaults instead.
+    protocol: str = "thesis"
+    data_root: str | None = None  # data folder (None: $MTVAE_DATA or ./data)
 
     @property
     def label(self) -> str:
@@ -108,7 +112,7 @@ class Profile:
         _check_sections(sections)
         budgets = "; ".join(f"{_NAMES[f]} {b}" for f, b in self.budgets.items())
         text = (f"{self.name} profile: {self.dataset}, {budgets}, batch {self.batch_size}, "
-                f"seed {self.seed}")
+                f"seed {self.seed}, protocol {self.protocol}")
         if "prior" in sections:
             text += f"; PixelCNN prior {self.prior}"
         if "crossval" in sections:
@@ -119,7 +123,7 @@ class Profile:
         """The settings as aligned lines (stable text: no device, no paths); ``sections`` adds
         the settings of notebook 04 ("prior") or 05 ("crossval")."""
         _check_sections(sections)
-        rows = [("profile", self.name), ("dataset", self.dataset)]
+        rows = [("profile", self.name), ("dataset", self.dataset), ("protocol", self.protocol)]
         rows += [(f"{_NAMES[f]} training", f"config {self.configs[f]}, {b}")
                  for f, b in self.budgets.items()]
         rows += [("batch size", self.batch_size), ("validation fraction", self.val_fraction),
@@ -138,9 +142,11 @@ class Profile:
         return "\n".join(f"{k:<24}{v}" for k, v in rows)
 
     def load_data(self, root: str | os.PathLike | None = None):
-        """The profile's dataset as :class:`mtvae.data.ImageData` (decoded once, then cached)."""
+        """The profile's dataset as :class:`mtvae.data.ImageData` (decoded once, then cached),
+        from ``root``, else the profile's ``data_root``, else $MTVAE_DATA or ./data."""
         from .data import load_dataset
 
+        root = self.data_root if root is None else root
         key = (self.dataset, str(root))
         if key not in _DATA_CACHE:
             _DATA_CACHE[key] = load_dataset(self.dataset, root)
@@ -158,10 +164,10 @@ class Profile:
                 config: int | None = None, sampler: str | None = None,
                 exponent: float | None = None, softadapt: bool = False) -> Path:
         """``results_dir/<profile>-<dataset>-n<limit>-b<batch>-s<seed>/<run>``, e.g.
-        ``quick-mnist-sample-n2000-b32-s0/vq1-single-gaussian-a60``."""
+        ``quick-mnist-sample-n2000-b32-s0-thesis/vq1-single-gaussian-a60``."""
         config = self._config(model, config)
         n = "all" if self.budgets[model].limit is None else self.budgets[model].limit
-        group = f"{self.name}-{self.dataset}-n{n}-b{self.batch_size}-s{self.seed}"
+        group = f"{self.name}-{self.dataset}-n{n}-b{self.batch_size}-s{self.seed}-{self.protocol}"
         parts = [f"{model}{config}", method]
         if method != "baseline":
             parts.append(sampler or ("gaussian" if method == "single" else "exact"))
@@ -186,11 +192,13 @@ class Profile:
         budget = self.budgets[model]
         settings = dict(epochs=budget.epochs, limit=budget.limit, batch_size=self.batch_size,
                         val_fraction=self.val_fraction, seed=self.seed, device=self.device,
-                        progress=False)
+                        progress=False, protocol=self.protocol, data_root=self.data_root)
         settings.update(options)
         result = train_model(self.dataset, out=out,
                              data=data if data is not None else self.load_data(), model=model,
-                             config=config, method=method, sampler=sampler, exponent=exponent,
+                             config=config, method=method, sampler=sampler,
+                             # only the single decoder's power law has an exponent
+                             **({"exponent": exponent} if method == "single" else {}),
                              softadapt=softadapt, **settings)
         if out is not None and not self.keep_checkpoints:
             # a finished run is reloaded from model.pt + metrics.json; checkpoint.pt is not needed
@@ -223,14 +231,15 @@ class Profile:
         """The grid rows (names or patterns) this profile cross-validates."""
         return [r.format(**self.configs) for r in self.crossval.rows]
 
-    def crossval_store(self, results_dir: str | os.PathLike) -> Path:
+    def crossval_store(self, results_dir: str | os.PathLike, protocol: str | None = None
+                       ) -> Path:
         """The results store of this profile's cross-validation, named by the settings that
         every fold of one store must share: ``results_dir/crossval-<profile>-n<limit>-e<epochs>
-        -b<batch>-s<seed>`` (the datasets are folders inside it)."""
+        -b<batch>-s<seed>-<protocol>`` (the datasets are folders inside it)."""
         b = self.crossval.budget
         n = "all" if b.limit is None else b.limit
         return Path(results_dir) / (f"crossval-{self.name}-n{n}-e{b.epochs}-b{self.batch_size}"
-                                    f"-s{self.seed}")
+                                    f"-s{self.seed}-{protocol or self.protocol}")
 
     def crossval_command(self, store: str | os.PathLike) -> str:
         """The command line that fills ``store`` with this profile's folds (add ``--shard i/n``
@@ -239,9 +248,11 @@ class Profile:
         args = ["python -m mtvae crossval", f"--dataset {self.dataset}",
                 "--rows " + " ".join(shlex.quote(r) for r in self.crossval_rows()),
                 f"--folds {self.folds}", f"--epochs {b.epochs}", f"--batch-size {self.batch_size}",
-                f"--seed {self.seed}"]
+                f"--seed {self.seed}", f"--protocol {self.protocol}"]
         if b.limit is not None:
             args.append(f"--limit {b.limit}")
+        if self.data_root is not None:
+            args.append(f"--data-root {shlex.quote(str(self.data_root))}")
         return " ".join(args + ["--no-progress", f"--results {shlex.quote(str(store))}"])
 
     def run_crossval(self, results_dir: str | os.PathLike | None = None, *,
@@ -251,7 +262,8 @@ class Profile:
         (:func:`mtvae.report.table`, beside the thesis's numbers).
 
         Folds already in the store (``store``, default :meth:`crossval_store`) are read, not
-        retrained. Missing folds are trained when ``train`` (None: the profile's setting; the
+        retrained. Where the other protocol's store (:meth:`crossval_store` with it) holds folds
+        of these rows, the table shows its means and the change per row beside ours. Missing folds are trained when ``train`` (None: the profile's setting; the
         full profile only reads); otherwise ``log`` names the command that fills the store, and
         None is returned while the store holds no fold of these rows.
         """
@@ -268,13 +280,17 @@ class Profile:
             crossval.run_rows(self.dataset, rows, store, folds=self.folds, epochs=b.epochs,
                               limit=b.limit, seed=self.seed, device=self.device,
                               data=self.load_data(), batch_size=self.batch_size, progress=False,
-                              log=log)
+                              protocol=self.protocol, data_root=self.data_root, log=log)
         elif todo:
             log(f"{len(todo)} of {len(jobs)} fold runs are not in {store}. Fill it with\n  "
                 f"{self.crossval_command(store)}")
             if len(todo) == len(jobs):
                 return None
-        return report.table(store, self.dataset, rows)
+        other = self.crossval_store(results_dir, "mtvae" if self.protocol == "thesis"
+                                    else "thesis") if results_dir is not None else None
+        compare = other if other is not None and any(
+            j not in crossval.missing(jobs, other) for j in jobs) else None
+        return report.table(store, self.dataset, rows, compare=compare)
 
     def _config(self, model: str, config: int | None) -> int:
         if model not in FAMILIES:
@@ -319,12 +335,15 @@ PROFILES = {
 
 def get_profile(name: str = "quick", dataset: str | None = None, *, epochs: int | None = None,
                 configs: dict | None = None, seed: int | None = None,
-                device: str | None = None, limit: int | None | str = "profile") -> Profile:
+                device: str | None = None, limit: int | None | str = "profile",
+                protocol: str | None = None, data_root: str | os.PathLike | None = None
+                ) -> Profile:
     """The settings of profile ``name`` ("quick" or "full") with the notebook parameters that
     are not None applied on top: ``epochs`` and ``limit`` (None: the whole pool; the default
     "profile" keeps the profile's) apply to every model family and to each cross-validation
     fold; ``limit`` also makes the prior learn the VQ run's own images. The prior's epochs are
-    its own (:class:`PriorSettings`)."""
+    its own (:class:`PriorSettings`). ``protocol`` ("thesis", the default, or "mtvae") and
+    ``data_root`` (where the datasets are) are the notebooks' PROTOCOL and DATA_ROOT."""
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
     p = PROFILES[name]
@@ -351,6 +370,12 @@ def get_profile(name: str = "quick", dataset: str | None = None, *, epochs: int 
         changes["seed"] = int(seed)
     if device is not None:
         changes["device"] = device
+    if protocol is not None:
+        from .protocol import check_protocol
+
+        changes["protocol"] = check_protocol(protocol)
+    if data_root is not None:
+        changes["data_root"] = str(data_root)
     return replace(p, **changes)
 
 

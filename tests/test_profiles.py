@@ -7,9 +7,8 @@ from dataclasses import replace
 import pytest
 
 from mtvae.cli import build_parser
-from mtvae.crossval import Settings, job_config, plan
+from mtvae.crossval import Settings, job_config, plan, settings_from_args
 from mtvae.grid import select_rows
-from mtvae.protocol import amp_option
 from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, get_profile
 
 
@@ -67,11 +66,14 @@ def test_figure_labels_name_the_settings_that_made_them():
 
 def test_crossval_store_is_named_by_the_settings_folds_must_share(tmp_path):
     quick = get_profile("quick")
-    assert quick.crossval_store(tmp_path).name == "crossval-quick-n4000-e5-b32-s0"
-    assert get_profile("full").crossval_store(tmp_path).name == "crossval-full-nall-e100-b128-s0"
-    stores = {get_profile("quick", epochs=e, seed=s).crossval_store(tmp_path)
-              for e in (1, 2) for s in (0, 1)}
-    assert len(stores) == 4
+    assert quick.crossval_store(tmp_path).name == "crossval-quick-n4000-e5-b32-s0-thesis"
+    assert get_profile("full").crossval_store(tmp_path).name == \
+        "crossval-full-nall-e100-b128-s0-thesis"
+    stores = {get_profile("quick", epochs=e, seed=s, protocol=pr).crossval_store(tmp_path)
+              for e in (1, 2) for s in (0, 1) for pr in ("thesis", "mtvae")}
+    assert len(stores) == 8
+    with pytest.raises(ValueError, match="unknown protocol"):
+        get_profile("quick", protocol="paper")
 
 
 @pytest.mark.parametrize("name", ["quick", "full"])
@@ -84,18 +86,17 @@ def test_crossval_command_trains_the_same_runs_as_the_notebook(name, tmp_path):
     assert words[:4] == ["python", "-m", "mtvae", "crossval"]
     args = build_parser().parse_args(words[3:])
     assert args.results == str(store) and args.dataset == [p.dataset]
-    cli = Settings(args.folds, args.epochs, args.limit, args.seed, not args.per_fold_seeds,
-                   args.protocol, args.device, args.data_root, args.keep,
-                   dict(lr=args.lr, batch_size=args.batch_size, **amp_option(args),
-                        compile=args.compile, progress=not args.no_progress))
+    cli = settings_from_args(args)
     b = p.crossval.budget
-    ours = Settings(p.folds, b.epochs, b.limit, p.seed,
+    ours = Settings(p.folds, b.epochs, b.limit, p.seed, protocol=p.protocol,
                     options=dict(batch_size=p.batch_size, progress=False))
     jobs = plan(p.dataset, args.rows, args.folds)
     assert jobs == plan(p.dataset, p.crossval_rows(), p.folds)
     for job in jobs[:: max(1, len(jobs) // 10)]:
         a, o = job_config(job, cli), job_config(job, ours)
         assert a.differences(o) == [] and a.train.epochs == o.train.epochs
+        # beside the thesis: the thesis code's contiguous folds and unshuffled batches
+        assert a.train.protocol == "thesis" and not a.data.shuffle_folds and not a.train.shuffle
 
 
 def _tiny(tmp_path, train=True):

@@ -41,7 +41,7 @@ def test_run_dir_names_each_run_by_its_settings(tmp_path):
     p = get_profile("quick")
     single = p.run_dir(tmp_path, "vq", "single", exponent=20)
     n = p.budgets["vq"].limit
-    assert single.parent.name == f"quick-mnist-sample-n{n}-b{p.batch_size}-s0"
+    assert single.parent.name == f"quick-mnist-sample-n{n}-b{p.batch_size}-s0-thesis"
     assert single.name == "vq1-single-gaussian-a20"
     assert p.run_dir(tmp_path, "gaussian", "multidecoder").name == "gaussian1-multidecoder-exact"
     assert p.run_dir(tmp_path, "gaussian", "baseline", softadapt=True).name == \
