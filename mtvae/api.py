@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 import os
+import warnings
 
-from .config import DataConfig, RunConfig, TrainConfig
+from .config import DataConfig, RunConfig, TrainConfig, checked
 from .losses import LossConfig
 from .models import ModelConfig
 from .observations import ObservationConfig
@@ -43,7 +44,13 @@ def make_config(dataset: str = "mnist-sample", model: str = "gaussian", config: 
     (:data:`mtvae.protocol.THESIS_OPTIONS`, plus its VQ decoders); options given here explicitly
     still win. Other fields of DataConfig, TrainConfig, LossConfig, ObservationConfig or ModelConfig can be
     passed by name, e.g. ``lr=3e-4``, ``replacement=True``, ``thesis_baseline_decoder=True``.
+    A wrong type (``epochs="2"``) is a ValueError naming the parameter. Settings the method
+    ignores (an exponent for a baseline or a fixed pixel count) are not stored, with a warning.
     """
+    for name, value in dict(locals()).items():  # the named parameters: types first
+        if name != "options":
+            checked(name, value, make_config.__annotations__[name])
+    sampler, count, exponent = _ignored(method, sampler, count, exponent)
     options = {**protocol_options(protocol, model, method), **options, "protocol": protocol}
     protocol_shared = options.pop("shared_decoder", False)
     shared_decoder = protocol_shared if shared_decoder is None else shared_decoder
@@ -53,7 +60,7 @@ def make_config(dataset: str = "mnist-sample", model: str = "gaussian", config: 
     for key, value in options.items():
         for name, cls in owners:
             if key in cls.__dataclass_fields__:
-                sections[name][key] = value
+                sections[name][key] = checked(key, value, cls.__dataclass_fields__[key].type)
                 break
         else:
             raise ValueError(f"unknown option {key!r}")
@@ -71,12 +78,36 @@ def make_config(dataset: str = "mnist-sample", model: str = "gaussian", config: 
 
 
 def train_model(dataset: str = "mnist-sample", *, out: str | os.PathLike | None = None,
-                resume: bool = True, data=None, **kwargs):
+                resume: bool = True, data=None, change_lr: bool = False, **kwargs):
     """Train one model in one call; returns a :class:`mtvae.train.Result`.
 
     Keyword arguments are those of :func:`make_config`; ``out`` is the run folder (checkpoints,
-    ``metrics.json``; an unfinished run there resumes, a finished one is loaded).
+    ``metrics.json``; an unfinished run there resumes, a finished one is loaded; with
+    ``resume=False`` a run there is moved aside first). ``change_lr=True`` resumes it with a new
+    ``lr`` (after a divergence).
     """
     from .train import fit
 
-    return fit(make_config(dataset, **kwargs), out, data=data, resume=resume)
+    for name, value in (("resume", resume), ("change_lr", change_lr)):
+        checked(name, value, "bool")
+    return fit(make_config(dataset, **kwargs), out, data=data, resume=resume,
+               change_lr=change_lr)
+
+
+def _ignored(method: str, sampler, count, exponent):
+    """(sampler, count, exponent) without what ``method`` ignores: a baseline draws no pixels,
+    a fixed count has no exponent. Ignored values given are warned about and not stored, so the
+    same run asked for without them is recognised as the same."""
+    default, dropped = ObservationConfig().exponent, []
+    if method == "baseline":
+        dropped = [f"{k}={v!r}" for k, v in (("sampler", sampler), ("count", count)) if v]
+        sampler = count = None
+    fixed = (count or ("power-law" if method == "single" else "fixed")) == "fixed"
+    if exponent != default and (method == "baseline" or fixed):
+        dropped.append(f"exponent={exponent!r}")
+        exponent = default
+    if dropped:
+        warnings.warn(f"{', '.join(dropped)} ignored by the {method} (it "
+                      f"{'sees no known pixels' if method == 'baseline' else 'has a fixed count'}"
+                      "); not stored", stacklevel=3)
+    return sampler, count, exponent

@@ -53,7 +53,11 @@ def _add_train(sub) -> None:
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-resume", action="store_true", help="start over even if --out has a run")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over: a run in --out is moved aside to <out>.replaced-<time>")
+    p.add_argument("--change-lr", action="store_true",
+                   help="resume the run in --out with this --lr although it was trained with "
+                   "another (after a divergence); recorded in metrics.json")
     p.add_argument("--out", default=None, help="run folder: checkpoint.pt, model.pt, metrics.json")
     p.set_defaults(func=_cmd_train)
 
@@ -71,6 +75,7 @@ def _cmd_train(args) -> int:
     if args.replacement:
         options["replacement"] = True
     result = train_model(args.dataset, out=args.out, resume=not args.no_resume,
+                         change_lr=args.change_lr,
                          model=args.model, config=args.config, method=args.method,
                          sampler=args.sampler, count=args.count, exponent=args.exponent,
                          softadapt=args.softadapt, shared_decoder=True if args.shared_decoder else None,
@@ -118,6 +123,9 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--protocol", default=None, choices=["thesis", "mtvae"],
+                   help="PROTOCOL of the notebooks (default theirs: thesis)")
+    p.add_argument("--data-root", default=None, help="DATA_ROOT: where the datasets are")
     p.add_argument("--update-notebooks", action="store_true",
                    help="write the executed notebooks back (text outputs only) for committing")
     p.set_defaults(func=_cmd_reproduce)
@@ -129,8 +137,8 @@ def _cmd_reproduce(args) -> int:
     runs = run_notebooks(args.profile, args.output, notebooks=args.notebooks,
                          notebook_dir=args.notebook_dir, figures_dir=args.figures,
                          results_dir=args.results, dataset=args.dataset, epochs=args.epochs,
-                         seed=args.seed, device=args.device,
-                         update_notebooks=args.update_notebooks)
+                         seed=args.seed, device=args.device, protocol=args.protocol,
+                         data_root=args.data_root, update_notebooks=args.update_notebooks)
     return 0 if runs and all(r.ok for r in runs) else 1
 
 
@@ -154,6 +162,8 @@ def _add_prior(sub) -> None:
     p.add_argument("--layers", type=int, default=15, help="gated layers, mask A first; default 15")
     p.add_argument("--channels", type=int, default=64, help="default 64")
     p.add_argument("--limit", type=int, help="train on a seeded subset of N images")
+    p.add_argument("--data-root", default=None,
+                   help="data folder of the VQ run's dataset (default: the one it trained from)")
     p.add_argument("--seed", type=int, default=0, help="training and sampling seed, default 0")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
@@ -184,7 +194,8 @@ def _cmd_prior(args) -> int:
         prior = train_prior(vq_path, out, resume=not args.no_resume, epochs=args.epochs,
                             batch_size=args.batch_size, lr=args.lr, n_layers=args.layers,
                             channels=args.channels, limit=args.limit, seed=args.seed,
-                            device=args.device, amp=not args.no_amp, progress=not args.no_progress)
+                            device=args.device, amp=not args.no_amp, progress=not args.no_progress,
+                            data_root=args.data_root)
         print(json.dumps({"best_epoch": prior.best_epoch, **prior.metrics}, indent=2))
         print(f"wrote {out / METRICS}")
     if args.sample:
@@ -236,14 +247,32 @@ _COMMANDS = [_add_data, _add_train, _add_prior, _add_crossval, _add_claims, _add
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line, no traceback
+    # bad input, an unwritable folder, a diverged run: one clear line, no traceback
+    except (ValueError, OSError, FloatingPointError) as err:
         print(f"mtvae {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM during training (recovery.Terminated)
+        print(f"mtvae {args.command}: {_interrupted(err, args.command, argv)}", file=sys.stderr)
+        return 128 + int(getattr(err, "signum", 2))  # 130 for SIGINT, 143 for SIGTERM
+
+
+def _interrupted(err: KeyboardInterrupt, command: str, argv: list[str]) -> str:
+    """What was kept, and the command that resumes (the same, without --no-resume)."""
+    import shlex
+
+    again = "python -m mtvae " + shlex.join(a for a in argv if a != "--no-resume")
+    kept = getattr(err, "checkpoint", None)
+    if command == "train" and hasattr(err, "checkpoint"):
+        return f"{err}\nresume with: {again}" if kept is not None else str(err)
+    if command in ("crossval", "prior"):
+        what = ("finished folds are in the results store and an unfinished fold resumes from "
+                "its last epoch" if command == "crossval" else "finished epochs are kept")
+        return f"interrupted; {what}; resume with: {again}"
+    return str(err) or "interrupted"
 
 
 if __name__ == "__main__":

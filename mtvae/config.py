@@ -7,13 +7,48 @@ Each part is a small dataclass next to the code it configures (``ModelConfig`` i
 
 from __future__ import annotations
 
+import numbers
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 from .losses import LossConfig
 from .models import ModelConfig
 from .observations import ObservationConfig
 
-__all__ = ["DataConfig", "TrainConfig", "RunConfig"]
+__all__ = ["DataConfig", "TrainConfig", "RunConfig", "checked", "check_fields"]
+
+_WORDS = {"int": "an integer", "float": "a number", "bool": "True or False", "str": "a string",
+          "None": "None"}
+
+
+def checked(name: str, value, annotation):
+    """``value`` for a parameter annotated ``annotation`` ('int', 'float | None', ...), as the
+    plain Python type (numpy numbers become int / float, paths str); ValueError naming the
+    parameter when the type is wrong (``epochs="2"``, ``epochs=1.5``, ``config=True``).
+    Annotations other than int, float, bool, str and None are not checked."""
+    kinds = [k.strip() for k in str(annotation).split("|")]
+    if not kinds or any(k not in _WORDS for k in kinds):
+        return value
+    if value is None and "None" in kinds:
+        return None
+    is_bool = isinstance(value, bool) or (type(value).__module__ == "numpy"
+                                          and type(value).__name__ in ("bool", "bool_"))
+    if "bool" in kinds and is_bool:
+        return bool(value)
+    if "int" in kinds and isinstance(value, numbers.Integral) and not is_bool:
+        return int(value)
+    if "float" in kinds and isinstance(value, numbers.Real) and not is_bool:
+        return float(value)
+    if "str" in kinds and isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise ValueError(f"{name} must be {' or '.join(_WORDS[k] for k in kinds)}, got {value!r} "
+                     f"({type(value).__name__})")
+
+
+def check_fields(obj) -> None:
+    """Check (and convert, see :func:`checked`) every simply typed field of a dataclass."""
+    for f in fields(obj):
+        setattr(obj, f.name, checked(f.name, getattr(obj, f.name), f.type))
 
 
 @dataclass
@@ -34,6 +69,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         from .data import dataset_key
 
+        check_fields(self)
         self.dataset = dataset_key(self.dataset)  # ValueError listing DATASETS if unknown
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be a positive number of images, got {self.limit}")
@@ -70,6 +106,7 @@ class TrainConfig:
     check_every: int = 25  # steps between NaN/inf checks and progress updates (one sync each)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for name in ("epochs", "batch_size", "eval_batch_size", "check_every", "softadapt_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -122,10 +159,15 @@ class RunConfig:
     def differences(self, other: RunConfig) -> list[str]:
         """Fields (section.name) whose values differ, cosmetic ones excluded."""
         a, b = self.to_dict(), other.to_dict()
+        ignored = set(self.COSMETIC)  # and what the method ignores, whatever was stored:
+        if a["model"]["method"] == b["model"]["method"] == "baseline":  # no known pixels
+            ignored |= {("observation", name) for name in a["observation"]}
+        elif a["observation"]["count"] == b["observation"].get("count") == "fixed":
+            ignored.add(("observation", "exponent"))
         out = []
         for section in a:
             for name in a[section]:
-                if (section, name) in self.COSMETIC:
+                if (section, name) in ignored:
                     continue
                 va, vb = a[section][name], b[section].get(name)
                 if isinstance(va, (list, tuple)) or isinstance(vb, (list, tuple)):

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write_json, environment
-from .config import RunConfig
+from .checkpoint import atomic_write_json, ensure_writable_dir, environment
+from .config import RunConfig, check_fields
 from .data import ImageData, dataset_key, load_dataset
 from .grid import ROWS, select_rows
 from .protocol import add_protocol_argument, amp_option, check_protocol
 from .models import build_model
-from .store import Job, collect, fold_file, load_record, load_results, missing
+from .store import Job, claim, collect, fold_file, load_record, load_results, missing, release
 from .train import fit, resolve_device
 
 __all__ = ["Job", "Settings", "plan", "parse_shard", "shard", "job_config", "run_jobs",
@@ -63,6 +63,7 @@ class Settings:
     options: dict = field(default_factory=dict)  # more make_config options: lr, progress, ...
 
     def __post_init__(self) -> None:
+        check_fields(self)  # folds="5" is a ValueError naming folds, not a TypeError
         if self.keep not in ("all", "model", "none"):
             raise ValueError(f"keep must be 'all', 'model' or 'none', got {self.keep!r}")
         check_protocol(self.protocol)
@@ -126,51 +127,70 @@ def _initial_state(config: RunConfig, shape) -> dict:
 def run_jobs(jobs: list[Job], settings: Settings, results: str | os.PathLike, *,
              data: ImageData | None = None, keep_going: bool = False, callback=None,
              log=print) -> dict:
-    """Run the unfinished ``jobs``; returns {'done': [...], 'skipped': [...], 'failed': [...]}.
+    """Run the unfinished ``jobs``; returns {'done': [...], 'skipped': [...], 'failed': [...],
+    'running': [...]} (running: held by another worker's lock, see :func:`mtvae.store.claim`).
 
     data:       a preloaded dataset (else each dataset is loaded once, when first needed).
-    keep_going: log a failed fold (e.g. a diverged loss) and go on; else the error propagates.
+    keep_going: log a failed fold (e.g. a diverged loss, a corrupt fold file) and go on; else
+                the error propagates.
     callback:   passed to fit, called as callback(epoch, record) after every epoch.
     """
-    summary: dict[str, list] = {"done": [], "skipped": [], "failed": []}
+    summary: dict[str, list] = {"done": [], "skipped": [], "failed": [], "running": []}
+    resolve_device(settings.device)  # a bad --device or --results stops before the first job
+    ensure_writable_dir(results, "--results")
     loaded: dict[str, ImageData] = {data.name: data} if data is not None else {}
     inits: dict[tuple[str, str], dict] = {}
     for n, job in enumerate(jobs, 1):
         tag = f"[{n}/{len(jobs)}] {job.dataset} {job.row} fold {job.fold}"
         path, config = fold_file(results, job), job_config(job, settings)
-        if path.exists():
-            load_record(path, config)  # a different run there is an error, not "done"
-            summary["skipped"].append(job)
-            log(f"{tag}: done before, skipped")
+        lock = None
+        if not path.exists() and (lock := claim(path)) is None:
+            summary["running"].append(job)  # two workers given the same job: one trains it
+            log(f"{tag}: being trained by another process, skipped")
             continue
-        if job.dataset not in loaded:
-            loaded[job.dataset] = load_dataset(job.dataset, settings.data_root)
-        images = loaded[job.dataset]
-        init = None
-        if settings.same_init:
-            key = (job.dataset, job.row)
-            if key not in inits:
-                inits[key] = _initial_state(config, images.shape)
-            init = inits[key]
-        t0 = time.perf_counter()
         try:
-            result = fit(config, path.with_suffix(""), data=images, init_state=init,
-                         callback=callback)
-        except Exception as err:  # noqa: BLE001 - KeyboardInterrupt still stops the sweep
-            if not keep_going:
-                raise
-            summary["failed"].append((job, f"{type(err).__name__}: {err}"))
-            log(f"{tag}: FAILED ({type(err).__name__}: {err})")
-            continue
-        record = _record(job, settings, config, result, time.perf_counter() - t0)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(record, path)
-        _tidy(path.with_suffix(""), settings.keep)
-        summary["done"].append(job)
-        test = record["metrics"]["test"]
-        log(f"{tag}: " + ", ".join(f"{k} {test[k]:.4g}" for k in ("recon", "recon_cond", "kl",
-                                                                  "vq") if k in test)
-            + f" (best epoch {record['best_epoch']}, {record['seconds']:.0f} s)")
+            if path.exists():  # finished before, or meanwhile by another worker
+                try:
+                    load_record(path, config)  # a different or corrupt result is an error
+                except ValueError as err:
+                    if not keep_going:
+                        raise
+                    summary["failed"].append((job, str(err)))
+                    log(f"{tag}: FAILED ({err})")
+                    continue
+                summary["skipped"].append(job)
+                log(f"{tag}: done before, skipped")
+                continue
+            if job.dataset not in loaded:
+                loaded[job.dataset] = load_dataset(job.dataset, settings.data_root)
+            images = loaded[job.dataset]
+            init = None
+            if settings.same_init:
+                key = (job.dataset, job.row)
+                if key not in inits:
+                    inits[key] = _initial_state(config, images.shape)
+                init = inits[key]
+            t0 = time.perf_counter()
+            try:
+                result = fit(config, path.with_suffix(""), data=images, init_state=init,
+                             callback=callback)
+            except Exception as err:  # noqa: BLE001 - KeyboardInterrupt still stops the sweep
+                if not keep_going:
+                    raise
+                summary["failed"].append((job, f"{type(err).__name__}: {err}"))
+                log(f"{tag}: FAILED ({type(err).__name__}: {err})")
+                continue
+            record = _record(job, settings, config, result, time.perf_counter() - t0)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(record, path)
+            _tidy(path.with_suffix(""), settings.keep)
+            summary["done"].append(job)
+            test = record["metrics"]["test"]
+            log(f"{tag}: " + ", ".join(f"{k} {test[k]:.4g}" for k in ("recon", "recon_cond",
+                                                                      "kl", "vq") if k in test)
+                + f" (best epoch {record['best_epoch']}, {record['seconds']:.0f} s)")
+        finally:
+            release(lock, path)
     return summary
 
 
@@ -182,8 +202,10 @@ def _record(job: Job, s: Settings, config: RunConfig, result, seconds: float) ->
             "protocol": s.protocol, "thesis_protocol": s.protocol == "thesis",
             "best_epoch": result.best_epoch,
             "epochs": len(result.history), "n_params": result.extra.get("n_params"),
-            "metrics": result.metrics, "history": result.history, "config": config.to_dict(),
-            "environment": env, "seconds": round(seconds, 2),
+            "metrics": result.metrics, "history": result.history,
+            "config": (result.config or config).to_dict(),  # as run (a limit may be clamped)
+            "pool_size": result.extra.get("pool_size"), "environment": env,
+            "seconds": round(seconds, 2),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
@@ -262,6 +284,14 @@ def add_crossval_parser(sub) -> None:
     p.set_defaults(func=_cmd_crossval)
 
 
+def settings_from_args(args) -> Settings:
+    """The :class:`Settings` a parsed ``crossval`` command line stands for."""
+    return Settings(args.folds, args.epochs, args.limit, args.seed, not args.per_fold_seeds,
+                    args.protocol, args.device, args.data_root, args.keep,
+                    dict(lr=args.lr, batch_size=args.batch_size, **amp_option(args),
+                         compile=args.compile, progress=not args.no_progress))
+
+
 def _cmd_crossval(args) -> int:
     if args.list_rows:
         print("\n".join(r.name for r in select_rows(args.rows)))
@@ -271,19 +301,27 @@ def _cmd_crossval(args) -> int:
     if shard_spec is not None:
         jobs = shard(jobs, *shard_spec)
     if args.dry_run:
-        todo = set(missing(jobs, args.results))
+        todo, bad = set(missing(jobs, args.results)), 0
         for job in jobs:
-            print(f"{job.dataset} {job.row} fold {job.fold}: "
-                  f"{'to run' if job in todo else 'done'}")
-        print(f"{len(todo)} of {len(jobs)} jobs to run")
+            state = "to run" if job in todo else "done"
+            if job not in todo:
+                try:
+                    load_record(fold_file(args.results, job),
+                                job_config(job, settings_from_args(args)))
+                except ValueError as err:
+                    why = "other settings" if "different run" in str(err) else "corrupt"
+                    state, bad = f"{why} ({err})", bad + 1
+            print(f"{job.dataset} {job.row} fold {job.fold}: {state}")
+        print(f"{len(todo)} of {len(jobs)} jobs to run" + (
+            f"; {bad} fold file(s) corrupt or from other settings: delete them to rerun those "
+            "folds" if bad else ""))
         return 0
-    settings = Settings(args.folds, args.epochs, args.limit, args.seed, not args.per_fold_seeds,
-                        args.protocol, args.device, args.data_root, args.keep,
-                        dict(lr=args.lr, batch_size=args.batch_size, **amp_option(args),
-                             compile=args.compile, progress=not args.no_progress))
+    settings = settings_from_args(args)
     summary = run_jobs(jobs, settings, args.results, keep_going=args.keep_going)
+    busy = f", {len(summary['running'])} being trained by another process" \
+        if summary["running"] else ""
     print(f"{len(summary['done'])} run, {len(summary['skipped'])} skipped (done before), "
-          f"{len(summary['failed'])} failed; results in {args.results}")
+          f"{len(summary['failed'])} failed{busy}; results in {args.results}")
     return 1 if summary["failed"] else 0
 
 

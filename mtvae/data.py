@@ -24,6 +24,7 @@ CelebA is resized to 64x64 without a crop, as the thesis did (the 178x218 faces 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ import torch
 
 __all__ = [
     "DATASETS",
+    "DataCorruptError",
     "DataNotFoundError",
     "ImageData",
     "Splits",
@@ -49,6 +51,10 @@ __all__ = [
 
 class DataNotFoundError(FileNotFoundError):
     """A dataset's files are missing and could not be downloaded."""
+
+
+class DataCorruptError(ValueError):
+    """A dataset's files (or mtvae's cache of them) are there but cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -157,10 +163,26 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
         if key == "cifar10":
             return _load_cifar10(root_path, download)
         return _load_celeba(root_path, download, celeba_crop)
-    except DataNotFoundError:
+    except (DataNotFoundError, DataCorruptError):
         raise
-    except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError when files are missing
-        raise _missing(key, root_path, download) from err
+    except Exception as err:  # torchvision raises RuntimeError when files are missing
+        folder = root_path / DATASETS[key].folder
+        if _present(key, root_path):  # there, but unreadable: truncated, not missing
+            raise DataCorruptError(
+                f"{key}: the files under {folder} are there but cannot be read "
+                f"({type(err).__name__}: {err}); one is probably truncated or corrupt (an "
+                "interrupted download or copy): delete it, or the folder, and load again to "
+                "fetch it anew") from err
+        if isinstance(err, (RuntimeError, OSError)):
+            raise _missing(key, root_path, download) from err
+        raise
+
+
+def _present(key: str, root: Path) -> bool:
+    """Whether every file the dataset needs is in its folder (readable or not)."""
+    names = ([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+             if key == "cifar10" else [f.rstrip("/") for f in DATASETS[key].files])
+    return all((root / DATASETS[key].folder / n).exists() for n in names)
 
 
 def _missing(key: str, root: Path, download: bool) -> DataNotFoundError:
@@ -233,13 +255,13 @@ def _load_celeba(root: Path, download: bool, crop: bool) -> ImageData:
                 pools[split] = torch.from_numpy(np.load(cache))
                 continue
             except (ValueError, OSError) as err:
-                raise ValueError(f"{cache} is corrupt ({err}); delete it and load again to "
-                                 "rebuild the cache") from err
+                raise DataCorruptError(f"{cache} is corrupt ({err}); delete it and load again "
+                                       "to rebuild the cache") from err
         pools[split] = _decode_celeba(root, split, download, crop)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, pools[split].numpy())
-        os.replace(tmp, cache)
+        from .checkpoint import atomic_write  # unique temporary name, fsync, rename
+
+        atomic_write(cache, functools.partial(np.save, arr=pools[split].numpy()))
     return ImageData("celeba", pools["train"], pools["test"])
 
 

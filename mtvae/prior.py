@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -30,14 +31,17 @@ from .checkpoint import (
     atomic_save,
     atomic_write_json,
     cpu_state,
+    ensure_writable_dir,
     environment,
     load_checkpoint,
     load_model,
+    set_aside,
 )
 from .config import DataConfig
 from .data import ImageData, load_dataset, make_splits, to_float
 from .models.pixelcnn import GatedPixelCNN, PixelCNNConfig
 from .models.vq import VQVAE
+from .recovery import catch_sigterm
 from .train import resolve_device
 
 __all__ = ["PriorConfig", "Prior", "extract_codes", "prior_nll", "train_prior", "load_prior",
@@ -147,14 +151,16 @@ def _resolve_vq(vq, device: str):
     return vq.eval(), run_config, info
 
 
-def _code_splits(vq: VQVAE, run_config, data, limit) -> dict[str, torch.Tensor]:
+def _code_splits(vq: VQVAE, run_config, data, limit, data_root=None
+                 ) -> dict[str, torch.Tensor]:
     """Codes of the VQ run's training images, its validation images and the unseen rest."""
     if data is None and run_config is None:
         raise ValueError("a VQ model alone does not say which images it was trained on; pass "
                          "data='mnist-sample' (a dataset name) or an ImageData")
     dc = run_config.data if run_config is not None else DataConfig()
     if not isinstance(data, ImageData):
-        data = load_dataset(data or dc.dataset, dc.root, dc.download, dc.celeba_crop)
+        data = load_dataset(data or dc.dataset, dc.root if data_root is None else data_root,
+                            dc.download, dc.celeba_crop)
     if tuple(data.shape) != tuple(vq.image_shape):
         raise ValueError(f"the VQ-VAE takes {tuple(vq.image_shape)} images, the data are "
                          f"{tuple(data.shape)}; pass the dataset it was trained on")
@@ -168,13 +174,14 @@ def _code_splits(vq: VQVAE, run_config, data, limit) -> dict[str, torch.Tensor]:
 
 
 def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: bool = True,
-                callback=None, **options) -> Prior:
+                callback=None, data_root: str | os.PathLike | None = None, **options) -> Prior:
     """Train a Gated PixelCNN prior on the codes of a trained VQ-VAE; see the module docstring.
 
     vq:      a run folder or its model.pt / checkpoint.pt, a :class:`mtvae.train.Result`, or a
              VQVAE (then ``data`` must name its dataset).
     out:     folder for checkpoint.pt (every epoch, atomic), prior.pt and metrics.json; an
              unfinished run there resumes, a finished one is loaded.
+    data_root: where the VQ run's dataset is (default: the folder the run was trained from).
     options: :class:`PriorConfig` and :class:`PixelCNNConfig` fields, e.g. ``epochs=5, n_layers=8``.
     """
     config = PriorConfig.from_options(**options)
@@ -186,13 +193,16 @@ def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: 
     config.pixelcnn = replace(config.pixelcnn, num_classes=model.num_embeddings)
     out = Path(out) if out is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        ensure_writable_dir(out, "--out")
+        if not resume and (moved := set_aside(out, (CHECKPOINT, PRIOR, METRICS))) is not None:
+            print(f"resume=False / --no-resume: moved the previous prior in {out} to {moved}",
+                  file=sys.stderr)
         if resume and (out / PRIOR).exists():
             done = load_prior(out, vq=model, device=device)
             if len(done.history) >= config.epochs and not done.config.differences(config):
                 return done  # else: more epochs (resumed from the checkpoint) or a clash below
 
-    codes = _code_splits(model, run_config, data, config.limit)
+    codes = _code_splits(model, run_config, data, config.limit, data_root)
     torch.manual_seed(config.seed)
     net = GatedPixelCNN(config.pixelcnn).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -219,6 +229,7 @@ def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: 
         steps = math.ceil(len(train) / config.batch_size)
         bar = tqdm(total=config.epochs * steps, initial=start * steps, unit="step",
                    mininterval=1.0, desc=f"prior K={model.num_embeddings}")
+    restore_sigterm = catch_sigterm()  # SIGTERM (preemption) stops like Ctrl-C, epochs kept
     try:
         for epoch in range(start, config.epochs):
             t0, total = time.perf_counter(), torch.zeros((), device=device)
@@ -252,6 +263,7 @@ def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: 
             if callback is not None:
                 callback(epoch, history[-1])
     finally:
+        restore_sigterm()
         if bar is not None:
             bar.close()
     if best["state"] is not None:

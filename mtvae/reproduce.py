@@ -1,7 +1,8 @@
 """Run the notebooks in order with papermill: ``python -m mtvae reproduce --profile quick``.
 
 Each notebook runs in its own ``papermill`` process (kernel ``python3``) with the parameters
-PROFILE, SEED, DEVICE, RESULTS_DIR and FIGURES_DIR (plus DATASET and EPOCHS when given). The
+PROFILE, SEED, DEVICE, RESULTS_DIR and FIGURES_DIR (plus DATASET, EPOCHS, PROTOCOL and DATA_ROOT
+when given). The
 executed notebooks and a log per notebook go to the output folder, figures to FIGURES_DIR; per
 notebook the wall time, the CPU time and the peak memory (max RSS of the papermill process and
 its kernel) are printed. The first failing notebook stops the run with its error and a non-zero
@@ -126,6 +127,7 @@ def run_notebooks(profile: str, output: str | os.PathLike, *, notebooks: list[st
                   figures_dir: str | os.PathLike = "figures",
                   results_dir: str | os.PathLike | None = None, dataset: str | None = None,
                   epochs: int | None = None, seed: int = 0, device: str = "auto",
+                  protocol: str | None = None, data_root: str | os.PathLike | None = None,
                   update_notebooks: bool = False, echo=None) -> list[NotebookRun]:
     """Execute the notebooks in order; stops at the first failure (see the module docstring)."""
     from .profiles import PROFILES
@@ -144,6 +146,10 @@ def run_notebooks(profile: str, output: str | os.PathLike, *, notebooks: list[st
         parameters["DATASET"] = dataset
     if epochs is not None:
         parameters["EPOCHS"] = epochs
+    if protocol is not None:
+        parameters["PROTOCOL"] = protocol
+    if data_root is not None:
+        parameters["DATA_ROOT"] = str(Path(data_root).resolve())
     echo(f"reproduce: profile {profile}, {len(chosen)} notebook(s) from {folder} -> {output}; "
          f"figures -> {parameters['FIGURES_DIR']}")
     runs: list[NotebookRun] = []

@@ -6,6 +6,7 @@
                                              (a killed fold resumes from it); removed when the
                                              fold finishes unless keep='model' (best weights)
                                              or 'all' was asked for
+    <results>/<dataset>/<row>/fold<k>.lock   held while a worker trains that fold (see claim)
     <results>/folds.csv                      one line per fold run, written by :func:`collect`
 
 Every file is written atomically (temporary file, fsync, rename), so a killed worker never leaves
@@ -17,14 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from .checkpoint import atomic_write_json
+from .checkpoint import atomic_write, atomic_write_json, check_metrics
 from .config import RunConfig
 from .data import dataset_key
 
-__all__ = ["Job", "fold_file", "load_record", "missing", "load_results", "collect"]
+__all__ = ["Job", "fold_file", "load_record", "missing", "load_results", "collect", "claim",
+           "release"]
 
 
 class Job(NamedTuple):
@@ -39,16 +42,40 @@ def fold_file(results: str | os.PathLike, job: Job) -> Path:
     return Path(results) / job.dataset / job.row / f"fold{job.fold}.json"
 
 
+# What every fold result holds (mtvae.crossval._record writes more).
+REQUIRED = ("dataset", "row", "fold", "folds", "seed", "epochs", "best_epoch", "metrics",
+            "config")
+
+
 def load_record(path: str | os.PathLike, config: RunConfig | None = None) -> dict:
-    """A fold result; with ``config``, check that it is this run (else ValueError)."""
+    """A fold result; with ``config``, check that it is this run (else ValueError).
+
+    A file that does not parse, lacks a key of :data:`REQUIRED`, has no test metrics or a metric
+    that is null, NaN or not a number is a ValueError naming the file, never a result."""
     path = Path(path)
+    fix = "delete it to rerun that fold"
     try:
         record = json.loads(path.read_text())
+        lacking = [k for k in REQUIRED if k not in record] if isinstance(record, dict) else \
+            ["anything (not a JSON object)"]
+        if lacking:
+            raise ValueError(f"{path} is not a fold result (no {', '.join(lacking)}); {fix}")
+        check_metrics(record["metrics"], path, fix)
+        if "test" not in record["metrics"]:
+            raise ValueError(f"{path} has no held-out (test) metrics; {fix}")
         stored = RunConfig.from_dict(record["config"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError,
+            AttributeError) as err:
         raise ValueError(f"{path} is not a readable fold result ({type(err).__name__}: {err}); "
-                         "delete it to rerun that fold") from err
+                         f"{fix}") from err
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path} is not a readable fold result ({err}); {fix}") from err
     if config is not None:
+        limit, pool = config.data.limit, record.get("pool_size")
+        if limit is not None and pool is not None and limit > pool:  # clamped when it ran
+            config = replace(config, data=replace(config.data, limit=pool))
         diff = stored.differences(config)
         if stored.train.epochs != config.train.epochs:
             diff.append(f"train.epochs: {stored.train.epochs} != {config.train.epochs}")
@@ -56,6 +83,35 @@ def load_record(path: str | os.PathLike, config: RunConfig | None = None) -> dic
             raise ValueError(f"{path} holds a different run ({'; '.join(diff)}); use another "
                              "--results folder for these settings, or delete the file to rerun")
     return record
+
+
+def claim(path: str | os.PathLike) -> int | None:
+    """Lock ``<fold>.lock`` beside a fold result before training it, so that two workers given
+    the same job (the same shard by mistake) do not train and write it together: returns the
+    lock's file descriptor, or None when another process holds it. The lock is the operating
+    system's (flock), so a killed worker's lock goes with it; where there is none, no lock."""
+    lock = Path(path).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except (ImportError, OSError):  # no flock here (Windows, some network file systems)
+        pass
+    return fd
+
+
+def release(fd: int | None, path: str | os.PathLike) -> None:
+    """Give up a :func:`claim`; the lock file goes once the fold result is there."""
+    if fd is None:
+        return
+    if Path(path).exists():
+        Path(path).with_suffix(".lock").unlink(missing_ok=True)
+    os.close(fd)
 
 
 def missing(jobs: list[Job], results: str | os.PathLike) -> list[Job]:
@@ -110,8 +166,6 @@ def collect(results: str | os.PathLike, sources=(), write_csv: bool = True):
         raise ValueError("conflicting fold results: " + " | ".join(conflicts))
     frame = load_results(dest)
     if write_csv and len(frame):
-        tmp = dest / ".folds.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, dest / "folds.csv")
+        atomic_write(dest / "folds.csv", lambda f: frame.to_csv(f, index=False), mode="w")
     return frame
 

@@ -11,10 +11,13 @@ that tensor; masks are drawn per batch on the device. Nothing per image runs in 
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import math
 import os
+import signal
+import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +31,13 @@ from .checkpoint import (
     atomic_save,
     atomic_write_json,
     cpu_state,
+    ensure_writable_dir,
     environment,
     load_checkpoint,
     load_model,
+    read_metrics,
     rng_state,
+    set_aside,
     set_rng_state,
 )
 from .config import RunConfig, TrainConfig
@@ -40,13 +46,20 @@ from .evaluate import autocast, batches, evaluate
 from .losses import objective, training_terms
 from .models import build_model, count_parameters
 from .observations import Observer
+from .recovery import (
+    RunInterrupted,
+    Terminated,
+    TrainingDivergedError,
+    after_divergence,
+    catch_sigterm,
+    check_final,
+    check_validation,
+    interrupted,
+)
 from .softadapt import DEFAULT_BETA, SoftAdapt
 
-__all__ = ["fit", "Result", "TrainingDivergedError", "resolve_device", "build_optimizer"]
-
-class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite."""
-
+__all__ = ["fit", "Result", "RunInterrupted", "TrainingDivergedError", "resolve_device",
+           "build_optimizer"]
 
 @dataclass
 class Result:
@@ -64,10 +77,23 @@ class Result:
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' -> cuda if available, else mps, else cpu; anything else is passed to torch."""
     if str(device) != "auto":
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            dev = None
+        if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"unknown device {device!r}; use --device auto, cpu, cuda, cuda:N "
+                             "or mps")
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device 'cuda' asked for but CUDA is not available; use --device cpu"
                              " or auto")
+        if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} asked for but only {torch.cuda.device_count()} "
+                             "CUDA device(s) are visible; use --device cuda:0 or auto")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                      and torch.backends.mps.is_available()):
+            raise ValueError("device 'mps' asked for but MPS (Apple GPU) is not available here; "
+                             "use --device cpu or auto")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -94,12 +120,16 @@ def build_optimizer(model: torch.nn.Module, tc: TrainConfig,
 
 def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
         data: ImageData | None = None, init_state: dict | None = None, resume: bool = True,
-        callback: Callable[[int, dict], None] | None = None) -> Result:
+        callback: Callable[[int, dict], None] | None = None, change_lr: bool = False) -> Result:
     """Train one run; see the module docstring.
 
     out_dir:    where checkpoint.pt (every epoch, atomic), model.pt and metrics.json go; with
                 ``resume=True`` an unfinished run there continues where it stopped and a
-                finished one is loaded instead of retrained. None keeps everything in memory.
+                finished one is loaded instead of retrained; ``resume=False`` moves a run that
+                is there aside (``<out>.replaced-<time>``) and starts over. None keeps
+                everything in memory.
+    change_lr:  resume the run in ``out_dir`` with ``config.train.lr`` although it was trained
+                with another one (after a divergence); recorded as ``lr_changes``.
     data:       an already loaded :class:`ImageData` (else loaded from ``config.data``).
     init_state: initial model weights (cross-validation starts every fold from the same ones).
     callback:   called as ``callback(epoch, record)`` after each epoch's checkpoint is written.
@@ -108,13 +138,18 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
     device = resolve_device(tc.device)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        ensure_writable_dir(out, "--out")  # before any training, not after the first epoch
+        if not resume and (moved := set_aside(out)) is not None:
+            print(f"resume=False / --no-resume: moved the previous run in {out} to {moved}",
+                  file=sys.stderr)
         if resume and (out / METRICS).exists() and (out / MODEL).exists():
-            finished = _load_finished(out, config, device)
+            finished = _load_finished(out, config, device, change_lr)
             if len(finished.history) >= config.train.epochs:
                 return finished  # else: asked for more epochs, continue from the checkpoint
     if data is None:
         data = load_dataset(dc.dataset, dc.root, dc.download, dc.celeba_crop)
+    config = _clamp_limit(config, len(data.train), data.name)
+    tc, dc = config.train, config.data
     splits = make_splits(data, dc.fold, dc.folds, dc.split_seed, dc.shuffle_folds,
                          dc.val_fraction, dc.limit)
     shape = data.shape
@@ -146,16 +181,22 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
 
     history: list[dict] = []
     best = {"epoch": -1, "score": math.inf, "state": None}
-    start = 0
+    start, lr_changes = 0, []
     if out is not None and resume and (out / CHECKPOINT).exists():
         ckpt = load_checkpoint(out / CHECKPOINT, map_location=device)
-        diff = RunConfig.from_dict(ckpt["config"]).differences(config)
+        diff = _differences(RunConfig.from_dict(ckpt["config"]), config, change_lr)
         if diff:
             raise ValueError(f"{out / CHECKPOINT} belongs to a different run ({'; '.join(diff)}); "
                              "use another output folder, or resume=False / --no-resume to "
-                             "overwrite it")
+                             "set it aside and start over" + _lr_hint(diff))
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        for group in optimizer.param_groups:  # the saved state carries the old learning rate
+            group["lr"] = tc.lr
+        lr_changes = list(ckpt.get("lr_changes") or [])
+        if ckpt["config"]["train"]["lr"] != tc.lr:
+            lr_changes.append({"epoch": ckpt["epoch"], "from": ckpt["config"]["train"]["lr"],
+                               "to": tc.lr})
         if softadapt is not None:
             softadapt.load_state_dict(ckpt["softadapt"])
         history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
@@ -168,6 +209,8 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
         raise ValueError(f"no training batches: {n} images with batch_size {tc.batch_size} and "
                          "drop_last; lower the batch size or use more data")
     bar = _progress(tc, start, steps, config)
+    restore_sigterm = catch_sigterm()  # SLURM's SIGTERM before preemption: like Ctrl-C
+    kept = start  # epochs in the checkpoint on disk
     try:
         for epoch in range(start, tc.epochs):
             t0 = time.perf_counter()
@@ -204,6 +247,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
             record = {"epoch": epoch}
             record.update({f"train_{k}": float(v) / n for k, v in sums.items()})
             val = evaluate(model, val_x, config, observer, seed=tc.seed + 3)
+            check_validation(val, epoch)  # a NaN never becomes a result (or the best epoch)
             record.update({f"val_{k}": v for k, v in val.items()})
             record.update(time_s=seconds, images_per_s=n / seconds)
             if softadapt is not None:
@@ -219,18 +263,25 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                              "optimizer": optimizer.state_dict(),
                              "softadapt": softadapt.state_dict() if softadapt else None,
                              "history": history, "best": best, "rng": rng_state(gens),
-                             "environment": environment(device)}, out / CHECKPOINT)
+                             "environment": environment(device), "pool_size": len(data.train),
+                             "lr_changes": lr_changes}, out / CHECKPOINT)
+                kept = epoch + 1
             if callback is not None:
                 callback(epoch, record)
-    except KeyboardInterrupt:
-        if out is not None:
-            print(f"\ninterrupted; finished epochs are in {out / CHECKPOINT}: run the same "
-                  "command again to resume")
-        raise
+    except TrainingDivergedError as err:
+        raise TrainingDivergedError(f"{err} {after_divergence(out, kept, tc.lr)}") from None
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
+        raise RunInterrupted(interrupted(out, kept, resume, signum),
+                             out / CHECKPOINT if out is not None and kept else None, kept,
+                             signum) from err
     finally:
+        restore_sigterm()
         if bar is not None:
             bar.close()
-    return _finish(model, config, history, best, shape, test_x, val_x, observer, out, device)
+    return _finish(model, config, history, best, shape, test_x, val_x, observer, out, device,
+                   {"pool_size": len(data.train), **({"lr_changes": lr_changes} if lr_changes
+                                                      else {})})
 
 
 def _check_finite(loss, terms, epoch, step):
@@ -239,8 +290,30 @@ def _check_finite(loss, terms, epoch, step):
         raise TrainingDivergedError(
             f"the loss became {float(loss.detach())} at epoch {epoch}, step {step} (non-finite terms: "
             f"{bad or 'the weighted sum'}); lower the learning rate (--lr), turn off bf16 "
-            "autocast (amp=False) or check the data for NaNs. The last good epoch is in the "
-            "checkpoint.")
+            "autocast (amp=False) or check the data for NaNs.")
+
+
+def _clamp_limit(config: RunConfig, pool: int | None, name: str = "the dataset") -> RunConfig:
+    """A ``limit`` above the training pool uses the whole pool: warn, and store what was used,
+    so the same command later is recognised as the same run."""
+    limit = config.data.limit
+    if pool is None or limit is None or limit <= pool:
+        return config
+    warnings.warn(f"limit {limit} is larger than the {pool}-image training pool of {name}; "
+                  f"using all {pool} images (stored as limit={pool})", stacklevel=3)
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, limit=pool))
+
+
+def _differences(stored: RunConfig, config: RunConfig, change_lr: bool) -> list[str]:
+    diff = stored.differences(config)
+    return [d for d in diff if not d.startswith("train.lr:")] if change_lr else diff
+
+
+def _lr_hint(diff: list[str]) -> str:
+    if any(d.startswith("train.lr:") for d in diff):
+        return ("; to continue it with another learning rate on purpose, add --change-lr "
+                "(Python: change_lr=True)")
+    return ""
 
 
 def _progress(tc, start, steps, config):
@@ -253,15 +326,17 @@ def _progress(tc, start, steps, config):
                 desc=f"{m.family} c{m.config} {m.method}")
 
 
-def _finish(model, config, history, best, shape, test_x, val_x, observer, out, device) -> Result:
+def _finish(model, config, history, best, shape, test_x, val_x, observer, out, device,
+            info: dict | None = None) -> Result:
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     tc = config.train
     metrics = {"val": evaluate(model, val_x, config, observer, seed=tc.seed + 3)}
     if test_x is not None:
         metrics["test"] = evaluate(model, test_x, config, observer, seed=tc.seed + 4)
+    check_final(metrics, out)
     extra = {"n_params": count_parameters(model), "image_shape": list(shape),
-             "environment": environment(device)}
+             "environment": environment(device), **(info or {})}
     if out is not None:
         atomic_save({"config": config.to_dict(), "image_shape": shape, "model": best["state"]
                      or model.state_dict(), "best_epoch": best["epoch"]}, out / MODEL)
@@ -270,13 +345,16 @@ def _finish(model, config, history, best, shape, test_x, val_x, observer, out, d
     return Result(model.eval(), config, history, best["epoch"], metrics, out, extra)
 
 
-def _load_finished(out: Path, config: RunConfig, device) -> Result:
-    saved = json.loads((out / METRICS).read_text())
-    diff = RunConfig.from_dict(saved["config"]).differences(config)
+def _load_finished(out: Path, config: RunConfig, device, change_lr: bool = False) -> Result:
+    saved, stored = read_metrics(out / METRICS)
+    config = _clamp_limit(config, saved.get("pool_size"))
+    diff = _differences(stored, config, change_lr)
     if diff:
         raise ValueError(f"{out} holds a finished, different run ({'; '.join(diff)}); use "
-                         "another output folder or resume=False / --no-resume")
+                         "another output folder or resume=False / --no-resume to set it aside"
+                         + _lr_hint(diff))
     model, _ = load_model(out / MODEL, device)
-    extra = {k: saved[k] for k in ("n_params", "image_shape", "environment") if k in saved}
+    extra = {k: saved[k] for k in ("n_params", "image_shape", "environment", "pool_size",
+                                   "lr_changes") if k in saved}
     return Result(model, config, saved["history"], saved["best_epoch"], saved["metrics"], out,
                   extra)

@@ -94,6 +94,16 @@ FIGURE_INDEX = {
     "tab4-1_crossval_vs_thesis": (
         "Table 4.1", "the table as a figure: our mean ± std over folds beside the thesis's value "
         "± its std, log scale"),
+    "claims_crossval": (
+        "chapters 4-5", "the thesis's directional claims checked on this profile's folds, paired "
+        "per fold (verdict, folds agreeing, mean change, the thesis table's own direction)"),
+    "tab4-1_reference_mnist": (
+        "Table 4.1", "the committed CPU reference run on the real MNIST (reference_results/, "
+        "thesis protocol) beside the thesis's numbers"),
+    "tab4-1_reference_mnist_vs_thesis": (
+        "Table 4.1", "the reference run's table as a figure, beside the thesis's values"),
+    "claims_reference_mnist": (
+        "chapters 4-5", "the thesis's claims checked on the real-MNIST reference run"),
 }
 
 

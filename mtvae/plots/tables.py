@@ -73,9 +73,13 @@ def _finite(values: pd.Series) -> np.ndarray:
 
 def save_table(df: pd.DataFrame, name: str, folder: str | os.PathLike = "figures", *,
                made_by: str | None = None) -> dict:
-    """Write Table 4.1 as ``folder/name.md``, ``.tex`` and ``.csv`` (:func:`mtvae.report.export`)
-    and list it in ``folder/README.md`` like a figure; returns the paths by extension."""
-    from ..report import export
+    """Write Table 4.1 (:func:`mtvae.report.table`) or a claims verdict
+    (:func:`mtvae.claims.claims`) as ``folder/name.md``, ``.tex`` and ``.csv`` and list it in
+    ``folder/README.md`` like a figure; returns the paths by extension."""
+    if "verdict" in df:
+        from ..claims import export
+    else:
+        from ..report import export
 
     paths = export(df, folder, stem=check_name(name))
     record(folder, name, made_by)
