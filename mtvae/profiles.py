@@ -315,7 +315,9 @@ PROFILES = {
                      # steps leave VQ config 1 with a collapsed codebook, docs/prior.md); the
                      # Gaussian VAE's conditioned rows train ~20x slower on a CPU, so VQ only
                      crossval=CrossvalSettings(
-                         rows=("vq{vq}-baseline", "vq{vq}-multi-exact",
+                         # multi-uniform beside multi-exact: the multidecoder claims
+                         # (mtvae.claims) compare both samplers with the baseline
+                         rows=("vq{vq}-baseline", "vq{vq}-multi-exact", "vq{vq}-multi-uniform",
                                "vq{vq}-single-gaussian-a40", "vq{vq}-single-gaussian-a60"),
                          budget=Budget(4000, 5), train=True)),
     # Thesis sections 3.4.3 and 4.3; configurations of the thesis figures.
