@@ -41,6 +41,9 @@ def _add_train(sub) -> None:
                    help="VQ multidecoder: one shared conv decoder, as the thesis code")
     p.add_argument("--thesis-baseline-decoder", action="store_true",
                    help="VQ baseline: the thesis code's un-mirrored, smaller decoder")
+    p.add_argument("--conditioning", default="dense", choices=["dense", "spatial"],
+                   help="how m enters a conditioned decoder: the thesis's dense layer, or "
+                   "feature maps modulating every decoder stage (docs/methods.md)")
     add_protocol_argument(p)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=128)
@@ -72,6 +75,8 @@ def _cmd_train(args) -> int:
                    protocol=args.protocol)
     if args.thesis_baseline_decoder:
         options["thesis_baseline_decoder"] = True
+    if args.conditioning != "dense":
+        options["conditioning"] = args.conditioning
     if args.replacement:
         options["replacement"] = True
     result = train_model(args.dataset, out=args.out, resume=not args.no_resume,

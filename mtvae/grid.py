@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from .api import make_config
 from .config import RunConfig
 
-__all__ = ["Row", "TABLE_ROWS", "SWEEP_ROWS", "SWEEP_EXPONENTS", "ROWS", "select_rows",
+__all__ = ["Row", "TABLE_ROWS", "SWEEP_ROWS", "SPATIAL_ROWS", "SWEEP_EXPONENTS", "ROWS", "select_rows",
            "thesis_dataset"]
 
 SWEEP_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)  # original_code.md 10.1
@@ -58,16 +58,18 @@ class Row:
     sampler: str | None = None  # multidecoder: exact | uniform; single: gaussian | uniform
     softadapt: bool = False
     exponent: int | None = None  # single decoder: the power-law exponent a
+    conditioning: str = "dense"  # "spatial": m as feature maps (models/spatial.py), not the thesis's
 
     @property
     def name(self) -> str:
         prefix = f"{'gauss' if self.family == 'gaussian' else 'vq'}{self.config}"
         if self.method == "baseline":
             return f"{prefix}-baseline"
+        tail = ("-softadapt" if self.softadapt else "") + \
+            ("-spatial" if self.conditioning == "spatial" else "")
         if self.method == "multidecoder":
-            return f"{prefix}-multi-{self.sampler}" + ("-softadapt" if self.softadapt else "")
-        return f"{prefix}-single-{self.sampler}-a{self.exponent}" + \
-            ("-softadapt" if self.softadapt else "")
+            return f"{prefix}-multi-{self.sampler}{tail}"
+        return f"{prefix}-single-{self.sampler}-a{self.exponent}{tail}"
 
     def thesis_key(self) -> tuple[str, int, str, str]:
         """(model, config, method, params) as the columns of the thesis table spell them."""
@@ -75,11 +77,11 @@ class Row:
         if self.method == "baseline":
             return model, self.config, "baseline", ""
         params = f"{self.sampler.capitalize()} sampling"
+        tail = (", SoftAdapt" if self.softadapt else "") + \
+            (", spatial conditioning" if self.conditioning == "spatial" else "")
         if self.method == "multidecoder":
-            return model, self.config, "Multi Decoder", params + \
-                (", SoftAdapt" if self.softadapt else "")
-        return model, self.config, "Single Decoder", f"{params}, Exponent={self.exponent}" + \
-            (", SoftAdapt" if self.softadapt else "")
+            return model, self.config, "Multi Decoder", params + tail
+        return model, self.config, "Single Decoder", f"{params}, Exponent={self.exponent}" + tail
 
     def run_config(self, dataset: str, *, protocol: str = "mtvae",
                    thesis_protocol: bool = False, **kwargs) -> RunConfig:
@@ -93,6 +95,8 @@ class Row:
         elif self.method == "single":
             opts.setdefault("count", "power-law")
             opts.setdefault("exponent", float(self.exponent))
+        if self.conditioning != "dense":
+            opts.setdefault("conditioning", self.conditioning)
         return make_config(dataset, model=self.family, config=self.config, method=self.method,
                            sampler=self.sampler, softadapt=self.softadapt,
                            protocol="thesis" if thesis_protocol else protocol, **opts)
@@ -114,15 +118,21 @@ TABLE_ROWS: tuple[Row, ...] = tuple(
 SWEEP_ROWS: tuple[Row, ...] = tuple(
     Row(fam, 2, "single", "gaussian", False, a) for fam in ("gaussian", "vq")
     for a in SWEEP_EXPONENTS)
-# Every named row once, table rows first: the canonical order that sharding relies on.
-ROWS: dict[str, Row] = {r.name: r for r in TABLE_ROWS + SWEEP_ROWS}
+# Each conditioned table row again with spatial conditioning (models/spatial.py): not in the
+# thesis, shown below its rows in Table 4.1.
+SPATIAL_ROWS: tuple[Row, ...] = tuple(
+    Row(r.family, r.config, r.method, r.sampler, r.softadapt, r.exponent, "spatial")
+    for r in TABLE_ROWS if r.method != "baseline")
+# Every named row once, table rows first: the canonical order that sharding relies on (new rows
+# go at the end, so the shards of earlier row sets stay as they were).
+ROWS: dict[str, Row] = {r.name: r for r in TABLE_ROWS + SWEEP_ROWS + SPATIAL_ROWS}
 
 
 def select_rows(spec: str | list[str] | tuple[str, ...] = "all") -> list[Row]:
     """Rows by name, in canonical order (so every worker of a sharded sweep agrees).
 
     ``spec`` items: ``all`` or ``table`` (the 45 Table 4.1 rows), ``sweep`` (the exponent sweep),
-    ``grid`` (both), a row name (``vq1-single-gaussian-a40``), or a shell pattern
+    ``grid`` (both), ``spatial`` (the table's conditioned rows with spatial conditioning), a row name (``vq1-single-gaussian-a40``), or a shell pattern
     (``'vq*-baseline'``, ``'gauss2-*'``).
     """
     items = [spec] if isinstance(spec, str) else list(spec)
@@ -135,10 +145,16 @@ def select_rows(spec: str | list[str] | tuple[str, ...] = "all") -> list[Row]:
             wanted.update(r.name for r in TABLE_ROWS)
         elif key == "sweep":
             wanted.update(r.name for r in SWEEP_ROWS)
+        elif key == "spatial":
+            wanted.update(r.name for r in SPATIAL_ROWS)
         elif key == "grid":
-            wanted.update(ROWS)
+            wanted.update(r.name for r in TABLE_ROWS + SWEEP_ROWS)
         else:
-            hits = fnmatch.filter(ROWS, key)
+            # a pattern reaches the spatial rows only when it names them ('*-spatial'), so
+            # 'vq1-*' stays the thesis's nine rows
+            pool = ROWS if "spatial" in key else [n for n, r in ROWS.items()
+                                                  if r.conditioning == "dense"]
+            hits = fnmatch.filter(pool, key)
             if not hits:
                 raise ValueError(f"unknown row {key!r}; rows look like 'vq1-baseline', "
                                  "'gauss2-multi-uniform-softadapt', 'vq2-single-gaussian-a40', "

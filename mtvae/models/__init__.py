@@ -24,6 +24,7 @@ from .outputs import Outputs
 from .vq import VQ_CONFIGS, VQVAE, VectorQuantizer
 
 __all__ = [
+    "CONDITIONINGS",
     "FAMILIES",
     "METHODS",
     "GAUSSIAN_CONFIGS",
@@ -39,6 +40,7 @@ __all__ = [
 
 FAMILIES = ("gaussian", "vq")
 METHODS = ("baseline", "multidecoder", "single")
+CONDITIONINGS = ("dense", "spatial")
 
 
 @dataclass
@@ -60,6 +62,10 @@ class ModelConfig:
     # ([128, 256] instead of [256, 128]), 2.6x smaller than the SC decoders (bug, original_code
     # 11.1 #3). Default False mirrors the encoder for every method, so capacity is not confounded.
     thesis_baseline_decoder: bool = False
+    # How m enters a conditioned decoder: "dense", the thesis's one dense layer on the flattened
+    # m (section 3.1), or "spatial", m as feature maps that modulate every stage of the conv
+    # decoder (models/spatial.py; far fewer parameters, every known pixel trains the same filters).
+    conditioning: str = "dense"
     overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +81,9 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown override(s) {sorted(unknown)} for {self.family}; "
                              f"allowed: {sorted(presets[self.config])}")
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of "
+                             f"{CONDITIONINGS}")
         if self.shared_decoder and not (self.family == "vq" and self.method == "multidecoder"):
             raise ValueError("shared_decoder applies to the VQ multidecoder only")
 

@@ -113,21 +113,28 @@ class Decoder(nn.Module):
     """An optional dense head followed by a convolutional stack.
 
     ``head`` is a :class:`DenseHead` (Gaussian VAE: z -> feature map), a
-    :class:`ConditionedHead` (the semi-conditional decoder p(x | z, m)) or ``None`` (VQ-VAE: the
-    stack starts on z_q). Two decoders may share one ``stack`` object (the thesis code's VQ
+    :class:`ConditionedHead` (the semi-conditional decoder p(x | z, m), the thesis's dense
+    conditioning) or ``None`` (VQ-VAE: the stack starts on z_q); with ``spatial`` (a
+    :class:`~mtvae.models.spatial.SpatialConditioner`) m modulates the stack's feature maps
+    instead and the head maps only z. Two decoders may share one ``stack`` object (the thesis code's VQ
     multidecoder, ``shared_decoder=True``).
     """
 
-    def __init__(self, head: nn.Module | None, stack: nn.Module):
+    def __init__(self, head: nn.Module | None, stack: nn.Module, spatial: nn.Module | None = None):
         super().__init__()
         self.head = head
         self.stack = stack
+        self.spatial = spatial  # a SpatialConditioner: m modulates the stack (models/spatial.py)
 
     @property
     def conditioned(self) -> bool:
-        return isinstance(self.head, ConditionedHead)
+        return isinstance(self.head, ConditionedHead) or self.spatial is not None
 
     def forward(self, h: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
+        if self.spatial is not None:
+            if self.head is not None:
+                h = self.head(h)
+            return self.spatial(self.stack, h, m)
         if self.conditioned:
             h = self.head(h, m)
         elif m is not None:

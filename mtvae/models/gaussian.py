@@ -6,7 +6,8 @@ CelebA all 2). Then linear mu and log-variance heads (latent 16 or 64).
 Decoder: a dense head (Linear -> ReLU -> BatchNorm1d) to a 256 x f x f map, three
 ConvTranspose(k3) -> BN -> LeakyReLU blocks [256 -> 128 -> 64 -> 32] with the mirrored strides,
 one more 32 -> 32 upsampling block, and a linear 3x3 conv to C channels (no output activation).
-The conditioned decoder differs only in its head: it also reads the flattened m.
+The conditioned decoder differs only in its head: it also reads the flattened m (or, with
+``conditioning="spatial"``, m modulates the stack's feature maps: models/spatial.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 
 from .blocks import ConditionedHead, Decoder, DenseHead, encoder_strides
 from .outputs import Outputs
+from .spatial import SpatialConditioner
 
 if TYPE_CHECKING:
     from . import ModelConfig
@@ -83,8 +85,13 @@ class GaussianVAE(nn.Module):
         if config.method in ("baseline", "multidecoder"):
             self.decoder = Decoder(DenseHead(self.latent_dim, feat), _decoder_stack(c, hidden, strides))
         if config.method in ("multidecoder", "single"):
-            self.cond_decoder = Decoder(ConditionedHead(self.latent_dim, m_features, feat),
-                                        _decoder_stack(c, hidden, strides))
+            stack = _decoder_stack(c, hidden, strides)
+            if config.conditioning == "spatial":
+                spatial = SpatialConditioner(SpatialConditioner.probe(stack, feat), image_shape)
+                self.cond_decoder = Decoder(DenseHead(self.latent_dim, feat), stack, spatial)
+            else:
+                self.cond_decoder = Decoder(ConditionedHead(self.latent_dim, m_features, feat),
+                                            stack)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from .blocks import ConditionedHead, Decoder, ResidualLayer
 from .outputs import Outputs
+from .spatial import SpatialConditioner
 
 if TYPE_CHECKING:
     from . import ModelConfig
@@ -122,10 +123,16 @@ class VQVAE(nn.Module):
                 else mirrored
             self.decoder = Decoder(None, _decoder_stack(dim, order, n_res, c))
         if config.method in ("multidecoder", "single"):
-            head = ConditionedHead(math.prod(self.latent_shape), (c + 1) * h * w, self.latent_shape)
             stack = self.decoder.stack if config.shared_decoder \
                 else _decoder_stack(dim, mirrored, n_res, c)
-            self.cond_decoder = Decoder(head, stack)
+            if config.conditioning == "spatial":
+                spatial = SpatialConditioner(SpatialConditioner.probe(stack, self.latent_shape),
+                                             image_shape)
+                self.cond_decoder = Decoder(None, stack, spatial)
+            else:
+                head = ConditionedHead(math.prod(self.latent_shape), (c + 1) * h * w,
+                                       self.latent_shape)
+                self.cond_decoder = Decoder(head, stack)
 
     @property
     def num_embeddings(self) -> int:
