@@ -28,12 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .grid import ROWS, thesis_dataset
-from .store import load_results
+from .grid import FAMILY_NAMES, ROWS, thesis_dataset
+from .store import load_results, single_protocol
 
 __all__ = ["Claim", "CLAIMS", "claims", "export", "to_markdown", "to_latex"]
 
-FAMILY_NAME = {"gaussian": "Gaussian VAE", "vq": "VQ-VAE"}
 METRIC_NAME = {"recon": "unconditioned recon. error", "recon_cond": "conditioned recon. error",
                "latent": "latent loss (KL or VQ)"}
 
@@ -137,20 +136,12 @@ def _metric_column(metric: str, family: str) -> str:
     return f"test_{metric}"
 
 
-def _protocol(folds: pd.DataFrame, results) -> str:
-    protocols = sorted(set(folds["protocol"].fillna("mtvae")))
-    if len(protocols) > 1:
-        raise ValueError(f"{results} mixes protocols {protocols}: a claim must compare runs of "
-                         "one protocol; keep each protocol in its own --results folder")
-    return protocols[0]
-
-
 def _load(results, dataset) -> tuple[pd.DataFrame, str]:
     folds = load_results(results, dataset)
     if not len(folds):
         raise ValueError(f"no fold results for {dataset} under {results}; run `python -m mtvae "
                          f"crossval --dataset {dataset} --results {results}` first")
-    return folds, _protocol(folds, results)
+    return folds, single_protocol(folds, results)
 
 
 def _thesis_means(dataset: str) -> dict[str, tuple[float, float]]:
@@ -232,7 +223,7 @@ def claims(results: str | os.PathLike, dataset: str, compare: str | os.PathLike 
     for claim in CLAIMS:
         for config in configs.get(claim.family, []):
             line = {"claim": claim.key, "section": claim.section,
-                    "group": f"{FAMILY_NAME[claim.family]} c{config}", "statement": claim.text,
+                    "group": f"{FAMILY_NAMES[claim.family]} c{config}", "statement": claim.text,
                     **_check(claim, config, folds),
                     "thesis_table": _thesis_support(claim, config, thesis)}
             if other is not None:
@@ -307,11 +298,7 @@ def to_latex(df: pd.DataFrame) -> str:
 def export(df: pd.DataFrame, out: str | os.PathLike = "figures", stem: str | None = None
            ) -> dict[str, Path]:
     """Write ``<stem>.md``, ``.tex`` and ``.csv`` under ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    from .report import write_tables
+
     stem = stem or f"claims_{df.attrs.get('dataset', 'results')}"
-    paths = {"md": out / f"{stem}.md", "tex": out / f"{stem}.tex", "csv": out / f"{stem}.csv"}
-    paths["md"].write_text(to_markdown(df))
-    paths["tex"].write_text(to_latex(df))
-    df.to_csv(paths["csv"], index=False)
-    return paths
+    return write_tables(df, out, stem, to_markdown, to_latex)

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from .api import make_config
 from .config import RunConfig
 
-__all__ = ["Row", "TABLE_ROWS", "SWEEP_ROWS", "SPATIAL_ROWS", "SWEEP_EXPONENTS", "ROWS", "select_rows",
+__all__ = ["FAMILY_NAMES", "Row", "TABLE_ROWS", "SWEEP_ROWS", "SPATIAL_ROWS", "SWEEP_EXPONENTS", "ROWS", "select_rows",
            "thesis_dataset"]
 
 SWEEP_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)  # original_code.md 10.1
 
+FAMILY_NAMES = {"gaussian": "Gaussian VAE", "vq": "VQ-VAE"}  # as the thesis table spells them
 _THESIS_DATASET = {"mnist": "MNIST", "mnist-sample": "MNIST", "cifar10": "CIFAR10",
                    "celeba": "CelebA"}
 
@@ -73,7 +74,7 @@ class Row:
 
     def thesis_key(self) -> tuple[str, int, str, str]:
         """(model, config, method, params) as the columns of the thesis table spell them."""
-        model = "Gaussian VAE" if self.family == "gaussian" else "VQ-VAE"
+        model = FAMILY_NAMES[self.family]
         if self.method == "baseline":
             return model, self.config, "baseline", ""
         params = f"{self.sampler.capitalize()} sampling"

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .data import DATASETS, dataset_key
 from .grid import ROWS, TABLE_ROWS, select_rows, thesis_dataset
-from .store import load_results
+from .store import load_results, single_protocol
 
 __all__ = ["claims", "thesis_numbers", "reduction_factor", "thesis_pm", "summarize", "table", "export",
            "to_markdown", "to_latex", "DDOF"]
@@ -94,12 +94,7 @@ def _store_folds(results, dataset: str, rows) -> tuple[pd.DataFrame, str]:
     if not len(folds):
         raise ValueError(f"no fold results for {dataset} under {results}; run `python -m mtvae "
                          f"crossval --dataset {dataset} --results {results}` first")
-    protocols = sorted(set(folds["protocol"].fillna("mtvae")))
-    if len(protocols) > 1:
-        raise ValueError(f"{results} mixes protocols {protocols} for {dataset}: a table shows "
-                         "one protocol; keep each in its own --results folder (and pass the "
-                         "other as --compare)")
-    return folds, protocols[0]
+    return folds, single_protocol(folds, results)
 
 
 def table(results: str | os.PathLike, dataset: str, rows="all", ddof: int = DDOF,
@@ -233,17 +228,24 @@ def to_latex(df: pd.DataFrame) -> str:
                       r"\midrule", *body, r"\bottomrule", r"\end{tabular}", ""])
 
 
+def write_tables(df: pd.DataFrame, out: str | os.PathLike, stem: str, markdown, latex
+                 ) -> dict[str, Path]:
+    """Write ``<stem>.md`` (``markdown(df)``), ``.tex`` (``latex(df)``) and ``.csv`` (all
+    columns) under ``out``; shared by Table 4.1 and the claims verdict."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out / f"{stem}.md", "tex": out / f"{stem}.tex", "csv": out / f"{stem}.csv"}
+    paths["md"].write_text(markdown(df))
+    paths["tex"].write_text(latex(df))
+    df.to_csv(paths["csv"], index=False)
+    return paths
+
+
 def export(df: pd.DataFrame, out: str | os.PathLike = "figures", stem: str | None = None
            ) -> dict[str, Path]:
     """Write ``<stem>.md``, ``.tex`` and ``.csv`` (all numeric columns) under ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = stem or f"table_4_1_{df.attrs.get('dataset', 'results')}"
-    paths = {"md": out / f"{stem}.md", "tex": out / f"{stem}.tex", "csv": out / f"{stem}.csv"}
-    paths["md"].write_text(to_markdown(df))
-    paths["tex"].write_text(to_latex(df))
-    df.to_csv(paths["csv"], index=False)
-    return paths
+    return write_tables(df, out, stem, to_markdown, to_latex)
 
 
 def add_table_parser(sub) -> None:

@@ -27,7 +27,7 @@ from .config import RunConfig
 from .data import dataset_key
 
 __all__ = ["Job", "fold_file", "load_record", "missing", "load_results", "collect", "claim",
-           "release"]
+           "release", "single_protocol"]
 
 
 class Job(NamedTuple):
@@ -169,3 +169,13 @@ def collect(results: str | os.PathLike, sources=(), write_csv: bool = True):
         atomic_write(dest / "folds.csv", lambda f: frame.to_csv(f, index=False), mode="w")
     return frame
 
+
+def single_protocol(folds, results) -> str:
+    """The one protocol of a :func:`load_results` frame ('thesis' or 'mtvae'); ValueError when
+    it mixes them, since numbers of two protocols are never averaged or paired."""
+    protocols = sorted(set(folds["protocol"].fillna("mtvae")))
+    if len(protocols) > 1:
+        raise ValueError(f"{results} mixes protocols {protocols}: tables and claims show one "
+                         "protocol; keep each in its own --results folder (and pass the other "
+                         "as --compare)")
+    return protocols[0]

@@ -81,6 +81,8 @@ class SpatialConditioner(nn.Module):
         self.stages = [(i, tuple(size)) for i, _, size in stages]
         self.branches = nn.ModuleList(_Branch(self.image_shape[0] + 1, c, hidden)
                                       for _, c, _ in stages)
+        # stack index -> (branch, stage size), looked up once per layer in forward
+        self._at = {i: (k, size) for k, (i, size) in enumerate(self.stages)}
 
     @staticmethod
     def probe(stack: nn.Sequential, in_shape: tuple[int, ...]) -> list[tuple[int, int, tuple]]:
@@ -105,15 +107,13 @@ class SpatialConditioner(nn.Module):
         if tuple(m.shape[1:]) != (c + 1, height, width):
             raise ValueError(f"m must be (B, {c + 1}, {height}, {width}) for this decoder, got "
                              f"{tuple(m.shape)}; build the model for this image size")
-        pyramid: dict[tuple, torch.Tensor] = {}
-        branches = {i: b for (i, _), b in zip(self.stages, self.branches)}
-        sizes = dict(self.stages)
+        pyramid: dict[tuple, torch.Tensor] = {}  # m at each stage size, resampled once
         for i, layer in enumerate(stack):
             h = layer(h)
-            if i in branches:
-                size = sizes[i]
+            if i in self._at:
+                k, size = self._at[i]
                 if size not in pyramid:
                     pyramid[size] = resample_m(m, size)
-                gamma, beta = branches[i](pyramid[size])
+                gamma, beta = self.branches[k](pyramid[size])
                 h = h * (1 + gamma) + beta
         return h
