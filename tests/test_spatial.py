@@ -101,3 +101,20 @@ def test_trains_and_reloads_through_the_cli(tmp_path):
     again = train_model(model="vq", method="single", conditioning="spatial", limit=128, epochs=1,
                         batch_size=64, progress=False, device="cpu", out=out)
     assert again.model.cond_decoder.spatial is not None
+
+
+
+# Position-weighted sums of the seed-0 initial weights, computed with the code before spatial
+# conditioning existed (commit 3867ec0), which the committed reference run was trained from.
+BEFORE = {("vq", "multidecoder"): 14095.882521287895, ("vq", "single"): 9492.957883081135,
+          ("gaussian", "single"): 304415.78782176087,
+          ("gaussian", "multidecoder"): 884262.5115470552}
+
+
+@pytest.mark.parametrize("family,method", sorted(BEFORE))
+def test_dense_models_draw_the_same_initial_weights_as_before(family, method):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(family, 1, method), (1, 28, 28))
+    with torch.no_grad():
+        total = sum(float((p.double() * (i + 1)).sum()) for i, p in enumerate(model.parameters()))
+    assert total == pytest.approx(BEFORE[(family, method)], rel=1e-12)

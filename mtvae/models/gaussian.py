@@ -85,13 +85,16 @@ class GaussianVAE(nn.Module):
         if config.method in ("baseline", "multidecoder"):
             self.decoder = Decoder(DenseHead(self.latent_dim, feat), _decoder_stack(c, hidden, strides))
         if config.method in ("multidecoder", "single"):
-            stack = _decoder_stack(c, hidden, strides)
+            # the head before the stack: the order the initial weights are drawn in, as before
+            # spatial conditioning existed (same seed, same weights)
             if config.conditioning == "spatial":
+                head = DenseHead(self.latent_dim, feat)
+                stack = _decoder_stack(c, hidden, strides)
                 spatial = SpatialConditioner(SpatialConditioner.probe(stack, feat), image_shape)
-                self.cond_decoder = Decoder(DenseHead(self.latent_dim, feat), stack, spatial)
+                self.cond_decoder = Decoder(head, stack, spatial)
             else:
-                self.cond_decoder = Decoder(ConditionedHead(self.latent_dim, m_features, feat),
-                                            stack)
+                head = ConditionedHead(self.latent_dim, m_features, feat)
+                self.cond_decoder = Decoder(head, _decoder_stack(c, hidden, strides))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)

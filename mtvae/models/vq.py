@@ -123,16 +123,15 @@ class VQVAE(nn.Module):
                 else mirrored
             self.decoder = Decoder(None, _decoder_stack(dim, order, n_res, c))
         if config.method in ("multidecoder", "single"):
+            # the dense head is drawn before the stack, as before spatial conditioning existed
+            # (same seed, same initial weights)
+            head = None if config.conditioning == "spatial" else ConditionedHead(
+                math.prod(self.latent_shape), (c + 1) * h * w, self.latent_shape)
             stack = self.decoder.stack if config.shared_decoder \
                 else _decoder_stack(dim, mirrored, n_res, c)
-            if config.conditioning == "spatial":
-                spatial = SpatialConditioner(SpatialConditioner.probe(stack, self.latent_shape),
-                                             image_shape)
-                self.cond_decoder = Decoder(None, stack, spatial)
-            else:
-                head = ConditionedHead(math.prod(self.latent_shape), (c + 1) * h * w,
-                                       self.latent_shape)
-                self.cond_decoder = Decoder(head, stack)
+            spatial = SpatialConditioner(SpatialConditioner.probe(stack, self.latent_shape),
+                                         image_shape) if head is None else None
+            self.cond_decoder = Decoder(head, stack, spatial)
 
     @property
     def num_embeddings(self) -> int:
