@@ -67,7 +67,6 @@ def _add_train(sub) -> None:
 
 def _cmd_train(args) -> int:
     from .api import train_model
-
     from .protocol import amp_option
 
     options = dict(batch_size=args.batch_size, lr=args.lr, **amp_option(args),

@@ -30,8 +30,8 @@ from .checkpoint import atomic_write_json, ensure_writable_dir, environment
 from .config import RunConfig, check_fields
 from .data import ImageData, dataset_key, load_dataset
 from .grid import ROWS, select_rows
-from .protocol import add_protocol_argument, amp_option, check_protocol
 from .models import build_model
+from .protocol import add_protocol_argument, amp_option, check_protocol
 from .store import Job, claim, collect, fold_file, load_record, load_results, missing, release
 from .train import fit, resolve_device
 

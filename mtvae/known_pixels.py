@@ -63,13 +63,21 @@ def _quantiles(draws: torch.Tensor, qs) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def known_pixel_curve(model, images: torch.Tensor, counts=KNOWN_PIXELS, *, samples: int = 32,
-                      prior=None, seed: int = 0, batch_size: int = 512) -> list[dict]:
+                      prior=None, sampler: str = "uniform", draws: bool = True, seed: int = 0,
+                      batch_size: int = 512) -> list[dict]:
     """One row per count in ``counts``: ``known_pixels``, ``recon``, ``draws_mse``, ``spread``,
     ``coverage`` (see the module docstring), averaged over ``images`` (uint8 or floats in
-    [0, 1], (N, C, H, W)). ``prior``: a VQ-VAE's trained prior (:func:`mtvae.train_prior`);
-    without one a VQ-VAE gets the ``recon`` column only (the draws are NaN)."""
+    [0, 1], (N, C, H, W)). ``sampler``: where the known pixels are ("uniform" or "gaussian",
+    thesis 3.3.1). ``prior``: a VQ-VAE's trained prior (:func:`mtvae.train_prior`); without one,
+    or with ``draws=False``, only ``recon`` is measured (the draws' columns are NaN)."""
     if samples < 2:
         raise ValueError(f"a spread needs samples >= 2, got {samples}")
+    if sampler == "exact":
+        raise ValueError("the exact grid has a fixed number of pixels; use 'uniform' or "
+                         "'gaussian' to vary the count")
+    if getattr(model, "cond_decoder", None) is None:
+        raise ValueError("the model has no conditioned decoder; train method='single' or "
+                         "'multidecoder'")
     device = next(model.parameters()).device
     x = to_float(images).to(device)
     h, w = x.shape[-2:]
@@ -79,10 +87,10 @@ def known_pixel_curve(model, images: torch.Tensor, counts=KNOWN_PIXELS, *, sampl
     was_training = model.training
     model.eval()
     gen = torch.Generator(device).manual_seed(seed)
-    can_draw = prior is not None or not hasattr(model, "decode_codes")
+    can_draw = draws and (prior is not None or not hasattr(model, "decode_codes"))
     rows = []
     for k in counts:
-        mask = sample_mask(len(x), h, w, "uniform", k, generator=gen, device=device)
+        mask = sample_mask(len(x), h, w, sampler, k, generator=gen, device=device)
         recon = (_encode_decode(model, x, make_m(x, mask), batch_size) - x).pow(2).mean()
         row = {"known_pixels": k, "recon": float(recon), "draws_mse": float("nan"),
                "spread": float("nan"), "coverage": float("nan")}

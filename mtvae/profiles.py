@@ -162,9 +162,11 @@ class Profile:
 
     def run_dir(self, results_dir: str | os.PathLike, model: str, method: str,
                 config: int | None = None, sampler: str | None = None,
-                exponent: float | None = None, softadapt: bool = False) -> Path:
+                exponent: float | None = None, softadapt: bool = False,
+                conditioning: str = "dense") -> Path:
         """``results_dir/<profile>-<dataset>-n<limit>-b<batch>-s<seed>/<run>``, e.g.
-        ``quick-mnist-sample-n2000-b32-s0-thesis/vq1-single-gaussian-a60``."""
+        ``quick-mnist-sample-n2000-b32-s0-thesis/vq1-single-gaussian-a60`` (``-spatial`` at the
+        end for spatial conditioning, as the grid's rows)."""
         config = self._config(model, config)
         n = "all" if self.budgets[model].limit is None else self.budgets[model].limit
         group = f"{self.name}-{self.dataset}-n{n}-b{self.batch_size}-s{self.seed}-{self.protocol}"
@@ -175,20 +177,23 @@ class Profile:
             parts.append(f"a{exponent if exponent is not None else self.exponent:g}")
         if softadapt:
             parts.append("softadapt")
+        if conditioning != "dense":
+            parts.append(conditioning)
         return Path(results_dir) / group / "-".join(parts)
 
     def train(self, results_dir: str | os.PathLike | None, model: str, method: str = "baseline",
               *, config: int | None = None, sampler: str | None = None,
-              exponent: float | None = None, softadapt: bool = False, data=None, **options):
+              exponent: float | None = None, softadapt: bool = False, data=None,
+              conditioning: str = "dense", **options):
         """Train (or load, when finished in ``results_dir``) one run with this profile's
-        settings; returns a :class:`mtvae.train.Result`. ``options`` go to
-        :func:`mtvae.make_config` (e.g. ``shared_decoder=True``)."""
+        settings; returns a :class:`mtvae.train.Result`. ``conditioning="spatial"``: m as
+        feature maps (mtvae.models.spatial). ``options`` go to :func:`mtvae.make_config`."""
         from .api import train_model
 
         config = self._config(model, config)
         exponent = self.exponent if exponent is None else exponent
         out = None if results_dir is None else self.run_dir(
-            results_dir, model, method, config, sampler, exponent, softadapt)
+            results_dir, model, method, config, sampler, exponent, softadapt, conditioning)
         budget = self.budgets[model]
         settings = dict(epochs=budget.epochs, limit=budget.limit, batch_size=self.batch_size,
                         val_fraction=self.val_fraction, seed=self.seed, device=self.device,
@@ -199,7 +204,7 @@ class Profile:
                              config=config, method=method, sampler=sampler,
                              # only the single decoder's power law has an exponent
                              **({"exponent": exponent} if method == "single" else {}),
-                             softadapt=softadapt, **settings)
+                             softadapt=softadapt, conditioning=conditioning, **settings)
         if out is not None and not self.keep_checkpoints:
             # a finished run is reloaded from model.pt + metrics.json; checkpoint.pt is not needed
             (out / "checkpoint.pt").unlink(missing_ok=True)

@@ -46,6 +46,8 @@ def test_run_dir_names_each_run_by_its_settings(tmp_path):
     assert p.run_dir(tmp_path, "gaussian", "multidecoder").name == "gaussian1-multidecoder-exact"
     assert p.run_dir(tmp_path, "gaussian", "baseline", softadapt=True).name == \
         "gaussian1-baseline-softadapt"
+    assert p.run_dir(tmp_path, "vq", "single", exponent=20, conditioning="spatial").name == \
+        "vq1-single-gaussian-a20-spatial"  # never the dense run's folder
     assert "n" + str(p.budgets["gaussian"].limit) in p.run_dir(tmp_path, "gaussian",
                                                                "baseline").parent.name
 

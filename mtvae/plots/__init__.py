@@ -17,6 +17,7 @@ Figs. 4.2, 4.4-4.6 validation curves :func:`validation_curves` (thesis curves be
 section 4.2 recon vs exponent        :func:`reconstruction_vs_exponent`, :func:`exponent_table`
 single decoder vs known pixels       :func:`reconstruction_vs_known_pixels`,
                                      :func:`known_pixel_errors`
+dense vs spatial conditioning        :func:`known_pixel_comparison`
 exponent slider (notebooks 01, 03)   :func:`exponent_explorer`, :func:`exponent_panel`
 sections 2.2.2, 2.5.1 PixelCNN prior :func:`prior_nll_curve`, :func:`generated_samples`
 generation from sparse pixels        :func:`given_pixels`
@@ -55,6 +56,7 @@ from .generation import (
 from .reconstructions import (
     THESIS_EXPONENT_SWEEP,
     exponent_table,
+    known_pixel_comparison,
     known_pixel_errors,
     reconstruction_vs_exponent,
     reconstruction_vs_known_pixels,
@@ -67,7 +69,7 @@ from .widgets import exponent_explorer
 __all__ = [
     "FIGURE_INDEX", "THESIS_CURVES", "THESIS_EXPONENT_SWEEP", "conditioning_information",
     "count_histogram", "exponent_explorer", "exponent_panel", "exponent_table",
-    "generated_samples", "given_pixels", "history_of", "known_pixel_errors", "load_thesis_curves",
+    "generated_samples", "given_pixels", "history_of", "known_pixel_comparison", "known_pixel_errors", "load_thesis_curves",
     "power_law_distribution", "power_law_pmf", "power_law_summary", "prior_nll_curve",
     "reconstruction_vs_exponent", "reconstruction_vs_known_pixels", "reconstructions",
     "sampling_types", "save_figure", "save_table", "set_style", "styled", "summary_table",

@@ -11,10 +11,12 @@ import pandas as pd
 import torch
 
 from ..data import to_float
+from ..known_pixels import known_pixel_curve
 from ..observations import Observer, make_m, sample_mask
 from .style import BASELINE, image_array, masked_image, palette, show_image, strip, styled
 
-__all__ = ["reconstructions", "known_pixel_errors", "reconstruction_vs_known_pixels",
+__all__ = ["reconstructions", "known_pixel_errors", "known_pixel_comparison",
+           "reconstruction_vs_known_pixels",
            "exponent_table", "reconstruction_vs_exponent", "THESIS_EXPONENT_SWEEP"]
 
 # The thesis's exponent figure for the VQ-VAE (CIFAR-10, VQ config 2, single decoder, Gaussian
@@ -83,28 +85,46 @@ def reconstructions(model, images, observation=None, *, n: int = 8, seed: int = 
 def known_pixel_errors(model, images, counts, *, sampler: str = "gaussian", seed: int = 0,
                        batch_size: int = 500) -> pd.DataFrame:
     """Per-pixel MSE of the conditioned decoder when exactly ``k`` pixels are known, for each k
-    in ``counts`` (k = 0 is the unconditioned case m = 0)."""
-    if sampler == "exact":
-        raise ValueError("the exact grid has a fixed number of pixels; use 'uniform' or "
-                         "'gaussian' to vary the count")
-    if getattr(model, "cond_decoder", None) is None:
-        raise ValueError("the model has no conditioned decoder; train method='single' or "
-                         "'multidecoder'")
-    x_all = _floats(images)
-    _, _, h, w = x_all.shape
-    rows = []
-    for k in counts:
-        if not 0 <= int(k) <= h * w:
-            raise ValueError(f"counts must lie in [0, {h * w}], got {k}")
-        g = torch.Generator().manual_seed(seed)
-        total = 0.0
-        for i in range(0, len(x_all), batch_size):
-            x = x_all[i:i + batch_size]
-            mask = sample_mask(len(x), h, w, sampler, int(k), generator=g)
-            out = _forward(model, x, make_m(x, mask))
-            total += float((out.recon_cond.float().cpu() - x).pow(2).sum())
-        rows.append({"known_pixels": int(k), "recon": total / x_all.numel()})
-    return pd.DataFrame(rows)
+    in ``counts`` (k = 0 is the unconditioned case m = 0): the ``recon`` column of
+    :func:`mtvae.known_pixels.known_pixel_curve`."""
+    rows = known_pixel_curve(model, _floats(images), counts, sampler=sampler, draws=False,
+                             seed=seed, batch_size=batch_size)
+    return pd.DataFrame(rows)[["known_pixels", "recon"]]
+
+
+def known_pixel_comparison(curves: Mapping, *, baseline: float | None = None,
+                           title: str | None = None):
+    """Models side by side as the known pixels grow, one line each (``{label: rows}``, rows of
+    :func:`mtvae.known_pixels.known_pixel_curve` or its DataFrame): the conditioned
+    reconstruction error (left; ``baseline`` dashed) and, where the draws were measured, the
+    share of true pixels inside the draws' central 95 % interval (right; 0.95 dotted)."""
+    import matplotlib.pyplot as plt
+
+    tables = {k: pd.DataFrame(v) for k, v in curves.items()}
+    drawn = any(t.coverage.notna().any() for t in tables.values() if "coverage" in t)
+    with styled():
+        fig, axes = plt.subplots(1, 2 if drawn else 1, figsize=(9.5 if drawn else 5, 3.3),
+                                 layout="constrained", squeeze=False)
+        axes = axes[0]
+        for (label, t), colour in zip(tables.items(), palette(len(tables))):
+            axes[0].plot(t.known_pixels, t.recon, marker="o", color=colour, label=label)
+            if drawn and "coverage" in t:
+                axes[1].plot(t.known_pixels, t.coverage, marker="o", color=colour, label=label)
+        if baseline is not None:
+            axes[0].axhline(baseline, **BASELINE, label="baseline VAE (no m)")
+        axes[0].set_yscale("log")
+        axes[0].set_ylabel("recon (MSE per pixel), z from the encoder")
+        if drawn:
+            axes[1].axhline(0.95, color="0.5", linestyle=":", linewidth=1)
+            axes[1].set_ylim(0, 1)
+            axes[1].set_ylabel("coverage of the draws' 95 % interval")
+        for ax in axes:
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlabel("known pixels")
+        axes[0].legend(fontsize=8)
+        if title:
+            fig.suptitle(title)
+    return fig
 
 
 def reconstruction_vs_known_pixels(model, images, errors: pd.DataFrame | None = None, *,
