@@ -206,18 +206,22 @@ def _decode(spec: FolderSpec, key: str, pools: dict, progress: bool):
 
 
 def _read_image(path: Path, spec: FolderSpec) -> torch.Tensor:
-    """One file -> uint8 (C, H, W) with its own channels (alpha dropped), cropped and resized."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    """One file -> uint8 (C, H, W), grey or RGB as stored (alpha dropped), cropped, resized."""
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        img = decode_image(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
-    except (RuntimeError, ValueError, OSError) as err:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode.startswith("I;16"):  # 16-bit grey PNG: scale, do not clip
+                a = (np.asarray(im, dtype=np.float32) / 257).round().astype(np.uint8)
+            else:
+                grey = im.mode in ("1", "L", "LA", "I", "F")
+                a = np.asarray(im.convert("L" if grey else "RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(f"{path}: cannot decode this image ({str(err).splitlines()[0]}); "
                          "delete or replace the file") from None
-    if img.dtype != torch.uint8:  # 16-bit PNG
-        img = (img.to(torch.float32) * (255.0 / torch.iinfo(img.dtype).max)).round().to(torch.uint8)
-    if img.shape[0] in (2, 4):
-        img = img[:-1]  # grey + alpha, RGBA: drop the alpha channel
+    img = torch.from_numpy(a.copy())
+    img = img[None] if img.dim() == 2 else img.permute(2, 0, 1)
     _, h, w = img.shape
     if spec.crop and h != w:
         s = min(h, w)

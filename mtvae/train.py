@@ -251,7 +251,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                     if bar is not None:
                         bar.update(k + 1 - reported)
                         reported = k + 1
-                        bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+                        bar.set_postfix(loss=f"{float(loss.detach()):.4g}", refresh=False)
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch}
             record.update({f"train_{k}": float(v) / n for k, v in sums.items()})
