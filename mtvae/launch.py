@@ -113,7 +113,11 @@ def submit(jobs: list[Job], settings: Settings, results: str | os.PathLike, *,
     submitit = _submitit()
     folder = Path(folder) if folder is not None else Path(results) / "submitit"
     params = slurm_parameters(**slurm)
-    executor = submitit.AutoExecutor(folder=folder / "%j", cluster=launcher)
+    try:
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster=launcher)
+    except RuntimeError as err:  # no srun / sbatch here
+        raise ValueError(f"--launcher slurm: {err} Submit from the cluster's login node; "
+                         "--launcher local runs the same tasks on this machine") from None
     if launcher == "slurm":
         executor.update_parameters(name="mtvae-crossval", **params)
     else:  # local / debug: no partition, GPUs or array limit to honour

@@ -7,8 +7,6 @@ with the reason where they are absent. Budgets are tiny: these check the plumbin
 import hashlib
 import json
 
-import pytest
-
 from mtvae.cli import main
 from mtvae.data import load_dataset
 
