@@ -152,7 +152,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                 return finished  # else: asked for more epochs, continue from the checkpoint
     if data is None:
         data = load_dataset(dc.dataset, dc.root, dc.download, dc.celeba_crop)
-    elif dataset_key(data.name) != dc.dataset:  # the run records what it trained on
+    elif dataset_key(data.name) != dataset_key(dc.dataset):  # the run records its data
         raise ValueError(f"data is {data.name!r} but the config names {dc.dataset!r}; make the "
                          "config with that dataset (train_model(data=...) does it)")
     config = _clamp_limit(config, len(data.train), data.name)
