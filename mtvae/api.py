@@ -77,17 +77,21 @@ def make_config(dataset: str = "mnist-sample", model: str = "gaussian", config: 
     )
 
 
-def train_model(dataset: str = "mnist-sample", *, out: str | os.PathLike | None = None,
+def train_model(dataset: str | None = None, *, out: str | os.PathLike | None = None,
                 resume: bool = True, data=None, change_lr: bool = False, **kwargs):
     """Train one model in one call; returns a :class:`mtvae.train.Result`.
 
     Keyword arguments are those of :func:`make_config`; ``out`` is the run folder (checkpoints,
     ``metrics.json``; an unfinished run there resumes, a finished one is loaded; with
     ``resume=False`` a run there is moved aside first). ``change_lr=True`` resumes it with a new
-    ``lr`` (after a divergence).
+    ``lr`` (after a divergence). ``data``: an :class:`~mtvae.data.ImageData` already loaded
+    (e.g. ``ImageData.from_folder(...)``); ``dataset`` then defaults to its name
+    (else to 'mnist-sample').
     """
     from .train import fit
 
+    if dataset is None:
+        dataset = data.name if data is not None else "mnist-sample"
     for name, value in (("resume", resume), ("change_lr", change_lr)):
         checked(name, value, "bool")
     return fit(make_config(dataset, **kwargs), out, data=data, resume=resume,

@@ -13,21 +13,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 __all__ = ["main", "build_parser"]
 
+log = logging.getLogger("mtvae")
+
 
 def _add_train(sub) -> None:
+    from .images import add_image_arguments
     from .protocol import add_protocol_argument
+    from .runfiles import add_config_arguments
 
     p = sub.add_parser("train", help="train one model (thesis sections 3.2-3.4)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="mnist-sample",
-                   help="mnist | fashion-mnist | cifar10 | celeba | mnist-sample")
+                   help="mnist | fashion-mnist | cifar10 | celeba | mnist-sample | folder:PATH "
+                   "(your own PNG/JPEG images)")
+    add_image_arguments(p)
     p.add_argument("--data-root", default=None, help="data folder (default $MTVAE_DATA or ./data)")
     p.add_argument("--model", default="gaussian", choices=["gaussian", "vq"])
-    p.add_argument("--config", type=int, default=1, help="thesis configuration: Gaussian 1-2, VQ 1-3")
+    add_config_arguments(p, "train")
     p.add_argument("--method", default="baseline", choices=["baseline", "multidecoder", "single"])
     p.add_argument("--sampler", default=None, choices=["exact", "uniform", "gaussian"],
                    help="pixel locations (default: exact for multidecoder, gaussian for single)")
@@ -62,40 +69,69 @@ def _add_train(sub) -> None:
                    help="resume the run in --out with this --lr although it was trained with "
                    "another (after a divergence); recorded in metrics.json")
     p.add_argument("--out", default=None, help="run folder: checkpoint.pt, model.pt, metrics.json")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, _parser=p)
 
 
-def _cmd_train(args) -> int:
-    from .api import train_model
+def train_config(args):
+    """The RunConfig ``python -m mtvae train`` trains: from the flags, or from ``--config FILE``
+    with the flags given on the command line on top (:mod:`mtvae.runfiles`)."""
+    from .api import make_config
+    from .images import with_options
     from .protocol import amp_option
+    from .runfiles import given, merge_flags, read_config
 
+    base = read_config(args.config) if isinstance(args.config, str) else None
+    names = given(args, getattr(args, "argv", sys.argv[1:])) if base is not None else set()
+    dataset = args.dataset
+    if base is not None:  # the file's model, method and dataset unless given
+        dataset = args.dataset if "dataset" in names else base.data.dataset
+        args.model = args.model if "model" in names else base.model.family
+        args.method = args.method if "method" in names else base.model.method
+        args.config = base.model.config
     options = dict(batch_size=args.batch_size, lr=args.lr, **amp_option(args),
                    compile=args.compile, progress=not args.no_progress,
-                   protocol=args.protocol)
+                   protocol=args.protocol, tensorboard=args.log == "tensorboard")
     if args.thesis_baseline_decoder:
         options["thesis_baseline_decoder"] = True
     if args.conditioning != "dense":
         options["conditioning"] = args.conditioning
     if args.replacement:
         options["replacement"] = True
-    result = train_model(args.dataset, out=args.out, resume=not args.no_resume,
-                         change_lr=args.change_lr,
-                         model=args.model, config=args.config, method=args.method,
-                         sampler=args.sampler, count=args.count, exponent=args.exponent,
-                         softadapt=args.softadapt, shared_decoder=True if args.shared_decoder else None,
-                         epochs=args.epochs, limit=args.limit, fold=args.fold, folds=args.folds,
-                         seed=args.seed, device=args.device, data_root=args.data_root, **options)
+    flags = make_config(with_options(dataset, args.size, args.channels, args.crop),
+                        model=args.model, config=args.config, method=args.method,
+                        sampler=args.sampler, count=args.count, exponent=args.exponent,
+                        softadapt=args.softadapt,
+                        shared_decoder=True if args.shared_decoder else None,
+                        epochs=args.epochs, limit=args.limit, fold=args.fold, folds=args.folds,
+                        seed=args.seed, device=args.device, data_root=args.data_root, **options)
+    return flags if base is None else merge_flags(base, flags, names - {"config"})
+
+
+def _cmd_train(args) -> int:
+    from .runfiles import print_config
+    from .train import fit
+
+    config = train_config(args)
+    if args.print_config:
+        print_config(config)
+        return 0
+    result = fit(config, args.out, resume=not args.no_resume, change_lr=args.change_lr)
     summary = {"best_epoch": result.best_epoch, "n_params": result.extra.get("n_params"),
                **{f"{split}_{k}": v for split, ms in result.metrics.items() for k, v in ms.items()}}
     print(json.dumps(summary, indent=2))
     if result.out_dir is not None:
-        print(f"wrote {result.out_dir / 'metrics.json'}")
+        log.info("wrote %s", result.out_dir / "metrics.json")
     return 0
 
 
 def _add_data(sub) -> None:
+    from .images import add_image_arguments
+
     p = sub.add_parser("data", help="download (or find) a dataset and decode it once")
-    p.add_argument("--dataset", nargs="+", default=["mnist-sample"])
+    p.add_argument("--dataset", nargs="+", default=["mnist-sample"],
+                   help="built-in names, or folder:PATH (your own images, decoded once into "
+                   "PATH/.mtvae-cache)")
+    add_image_arguments(p)
     p.add_argument("--data-root", default=None)
     p.add_argument("--offline", action="store_true", help="do not try to download")
     p.set_defaults(func=_cmd_data)
@@ -103,8 +139,11 @@ def _add_data(sub) -> None:
 
 def _cmd_data(args) -> int:
     from .data import load_dataset
+    from .images import with_options
 
     for name in args.dataset:
+        name = with_options(name, args.size, args.channels, args.crop) if name.lower(
+            ).startswith("folder:") else name
         d = load_dataset(name, args.data_root, download=not args.offline)
         print(d)
     return 0
@@ -201,7 +240,7 @@ def _cmd_prior(args) -> int:
                             device=args.device, amp=not args.no_amp, progress=not args.no_progress,
                             data_root=args.data_root)
         print(json.dumps({"best_epoch": prior.best_epoch, **prior.metrics}, indent=2))
-        print(f"wrote {out / METRICS}")
+        log.info("wrote %s", out / METRICS)
     if args.sample:
         t0 = time.perf_counter()
         codes = sample_codes(prior, args.sample, temperature=args.temperature, seed=args.seed)
@@ -212,7 +251,8 @@ def _cmd_prior(args) -> int:
                     "temperature": args.temperature}, out / "samples.pt")
         generated_samples({f"prior samples, temperature {args.temperature}": images}).savefig(
             out / "samples.png", dpi=120, bbox_inches="tight")
-        print(f"sampled {args.sample} images in {seconds:.2f} s; wrote {out / 'samples.png'}")
+        log.info("sampled %d images in %.2f s; wrote %s", args.sample, seconds,
+                 out / "samples.png")
     return 0
 
 
@@ -251,8 +291,12 @@ _COMMANDS = [_add_data, _add_train, _add_prior, _add_crossval, _add_claims, _add
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .logs import show
+
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # which flags were given (--config FILE: they override it)
+    show()  # the library's messages, with timestamps, on stderr
     try:
         return args.func(args)
     # bad input, an unwritable folder, a diverged run: one clear line, no traceback

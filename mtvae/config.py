@@ -55,7 +55,7 @@ def check_fields(obj) -> None:
 class DataConfig:
     """Which images a run trains on and how they are split (thesis section 3.4.1)."""
 
-    dataset: str = "mnist-sample"  # mnist | fashion-mnist | cifar10 | celeba | mnist-sample
+    dataset: str = "mnist-sample"  # mnist, cifar10, ... (data.DATASETS), folder:PATH, tensor:NAME
     root: str | None = None  # data folder; None: $MTVAE_DATA or ./data
     download: bool = True  # let torchvision fetch missing files
     celeba_crop: bool = False  # centre-crop CelebA before resizing (the thesis did not)
@@ -104,6 +104,7 @@ class TrainConfig:
     channels_last: bool = False  # channels_last memory format (helps 64x64 convs)
     progress: bool = True  # tqdm progress bar
     check_every: int = 25  # steps between NaN/inf checks and progress updates (one sync each)
+    tensorboard: bool = False  # also log to <out>/tensorboard (mtvae.logs; metrics.csv always)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -154,7 +155,7 @@ class RunConfig:
     # Settings that change nothing a run computes; a resumed run may differ in these.
     COSMETIC = {("train", "progress"), ("train", "epochs"), ("train", "device"),
                 ("train", "eval_batch_size"), ("train", "check_every"), ("data", "root"),
-                ("data", "download")}
+                ("data", "download"), ("train", "tensorboard")}
 
     def differences(self, other: RunConfig) -> list[str]:
         """Fields (section.name) whose values differ, cosmetic ones excluded."""

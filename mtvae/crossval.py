@@ -18,6 +18,7 @@ coordinator; :func:`collect` merges stores that were written on separate machine
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import time
@@ -38,6 +39,7 @@ from .train import fit, resolve_device
 __all__ = ["Job", "Settings", "plan", "parse_shard", "shard", "job_config", "run_jobs",
            "run_rows", "collect", "load_results", "missing"]
 
+logger = logging.getLogger("mtvae")
 FORMAT = 1  # version of the fold-result JSON layout (see mtvae.store)
 
 
@@ -126,7 +128,7 @@ def _initial_state(config: RunConfig, shape) -> dict:
 
 def run_jobs(jobs: list[Job], settings: Settings, results: str | os.PathLike, *,
              data: ImageData | None = None, keep_going: bool = False, callback=None,
-             log=print) -> dict:
+             log=logger.info) -> dict:
     """Run the unfinished ``jobs``; returns {'done': [...], 'skipped': [...], 'failed': [...],
     'running': [...]} (running: held by another worker's lock, see :func:`mtvae.store.claim`).
 
@@ -222,7 +224,7 @@ def run_rows(dataset: str | list[str] = "mnist-sample", rows="all",
              protocol: str = "mtvae", thesis_protocol: bool = False, device: str = "auto",
              shard_spec=None,
              data: ImageData | None = None, keep: str = "none", keep_going: bool = False,
-             data_root: str | None = None, callback=None, log=print, **options) -> dict:
+             data_root: str | None = None, callback=None, log=logger.info, **options) -> dict:
     """Cross-validate ``rows`` (names, patterns, 'all', 'sweep'; see :func:`mtvae.grid.select_rows`)
     into the store ``results``: the one-line entry point for notebooks and the CLI.
 
@@ -253,8 +255,15 @@ def add_crossval_parser(sub) -> None:
     p = sub.add_parser("crossval", help="k-fold cross-validate rows of the thesis grid "
                        "(Table 4.1, exponent sweep); resumable and shardable",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from .images import add_image_arguments
+    from .launch import add_launcher_arguments
+    from .runfiles import add_config_arguments
+
     p.add_argument("--dataset", nargs="+", default=["mnist-sample"],
-                   help="mnist | fashion-mnist | cifar10 | celeba | mnist-sample")
+                   help="mnist | fashion-mnist | cifar10 | celeba | mnist-sample | folder:PATH "
+                   "(your own PNG/JPEG images; k-fold over the folder's training pool)")
+    add_image_arguments(p)
+    add_config_arguments(p, "crossval")
     p.add_argument("--rows", nargs="+", default=["all"],
                    help="all (the 45 table rows) | sweep | grid | row names | patterns "
                    "such as 'vq1-*'")
@@ -281,23 +290,46 @@ def add_crossval_parser(sub) -> None:
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile each model")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (batch logs)")
-    p.set_defaults(func=_cmd_crossval)
+    add_launcher_arguments(p)
+    p.set_defaults(func=_cmd_crossval, _parser=p)
 
 
 def settings_from_args(args) -> Settings:
-    """The :class:`Settings` a parsed ``crossval`` command line stands for."""
+    """The :class:`Settings` a parsed ``crossval`` command line stands for (with ``--config
+    FILE``: the file's, the flags given on top, :func:`mtvae.runfiles.crossval_args`)."""
+    from .runfiles import crossval_args
+
+    args = crossval_args(args)
+    options = dict(lr=args.lr, batch_size=args.batch_size, **amp_option(args),
+                   compile=args.compile, progress=not args.no_progress)
+    if args.log == "tensorboard":
+        options["tensorboard"] = True
+    options.update(getattr(args, "file_options", {}))
     return Settings(args.folds, args.epochs, args.limit, args.seed, not args.per_fold_seeds,
-                    args.protocol, args.device, args.data_root, args.keep,
-                    dict(lr=args.lr, batch_size=args.batch_size, **amp_option(args),
-                         compile=args.compile, progress=not args.no_progress))
+                    args.protocol, args.device, args.data_root, args.keep, options)
+
+
+def _datasets(args) -> list[str]:
+    from .images import with_options
+
+    return [with_options(d, args.size, args.channels, args.crop) if d.lower().startswith(
+        "folder:") else d for d in args.dataset]
 
 
 def _cmd_crossval(args) -> int:
+    from .runfiles import crossval_args, print_config
+
     if args.list_rows:
         print("\n".join(r.name for r in select_rows(args.rows)))
         return 0
+    args = crossval_args(args)
     shard_spec = parse_shard(args.shard)
-    jobs = plan(args.dataset, args.rows, args.folds)
+    jobs = plan(_datasets(args), args.rows, args.folds)
+    if args.print_config:  # the first job's: what every job shares, the row aside
+        if not jobs:
+            raise ValueError("no jobs to print a config for (--rows, --shard)")
+        print_config(job_config(jobs[0], settings_from_args(args)))
+        return 0
     if shard_spec is not None:
         jobs = shard(jobs, *shard_spec)
     if args.dry_run:
@@ -317,6 +349,10 @@ def _cmd_crossval(args) -> int:
             "folds" if bad else ""))
         return 0
     settings = settings_from_args(args)
+    if args.launcher is not None:
+        from .launch import launch_from_args
+
+        return launch_from_args(missing(jobs, args.results), settings, args)
     summary = run_jobs(jobs, settings, args.results, keep_going=args.keep_going)
     busy = f", {len(summary['running'])} being trained by another process" \
         if summary["running"] else ""

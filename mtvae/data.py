@@ -65,7 +65,20 @@ class DatasetInfo:
     folder: str
 
 
-DATASETS: dict[str, DatasetInfo] = {
+class _Datasets(dict):
+    """The built-in datasets; looking up a ``folder:`` or ``tensor:`` name (your own images,
+    :mod:`mtvae.images`) gives its info too, so ``DATASETS[key].shape`` works for every key."""
+
+    def __missing__(self, key):
+        from .images import custom_info
+
+        info = custom_info(key) if isinstance(key, str) else None
+        if info is None:
+            raise KeyError(key)
+        return info
+
+
+DATASETS: dict[str, DatasetInfo] = _Datasets({
     "mnist": DatasetInfo(
         (1, 28, 28), "MNIST handwritten digits (LeCun & Cortes), 60k train / 10k test",
         ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -86,7 +99,7 @@ DATASETS: dict[str, DatasetInfo] = {
         (1, 28, 28), "the official MNIST test split (10,000 digits) bundled with mtvae: "
         "8,000 training pool / 2,000 test pool", ("t10k-images-idx3-ubyte.gz",),
         "(package) mtvae/assets/mnist"),
-}
+})
 
 # The bundled sample: a fixed permutation of the 10,000 test digits (so both pools mix the two
 # writer populations of MNIST's test set), the first 8,000 form the training pool.
@@ -116,6 +129,23 @@ class ImageData:
         return ImageData(self.name, self.train.to(device), self.test.to(device),
                          self.train_labels, self.test_labels)
 
+    @staticmethod
+    def from_folder(path, size: int | None = None, **options) -> ImageData:
+        """Your own PNG/JPEG folder (:func:`mtvae.images.from_folder`: size, crop, channels)."""
+        from .images import from_folder
+
+        return from_folder(path, size, **options)
+
+    @staticmethod
+    def from_tensor(train, test=None, **options) -> ImageData:
+        """Images in memory, (N, C, H, W) or (N, H, W, C), uint8 or floats in [0, 1]
+        (:func:`mtvae.images.from_tensor`)."""
+        from .images import from_tensor
+
+        return from_tensor(train, test, **options)
+
+    from_numpy = from_tensor  # the same for numpy arrays
+
     def __repr__(self) -> str:
         return (f"ImageData({self.name!r}, train={tuple(self.train.shape)}, "
                 f"test={tuple(self.test.shape)}, dtype={self.train.dtype}, "
@@ -136,12 +166,18 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 def dataset_key(name: str) -> str:
     """The canonical name of a dataset ('fashion_mnist' -> 'fashion-mnist'); ValueError naming
-    the choices for an unknown one."""
+    the choices for an unknown one. ``folder:PATH[:size=N]...`` and ``tensor:NAME`` name your
+    own images (:mod:`mtvae.images`)."""
+    from .images import custom_key, is_custom
+
+    if is_custom(name):
+        return custom_key(name)
     key = name.lower().replace("_", "-")
     if key == "fashionmnist":
         key = "fashion-mnist"
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}, or "
+                         "folder:PATH (your own images)")
     return key
 
 
@@ -156,6 +192,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     key = dataset_key(name)
     if key == "mnist-sample":
         return _load_mnist_sample()
+    if key.startswith(("folder:", "tensor:")):
+        from .images import load_custom
+
+        return load_custom(key, root)
     root_path = data_root(root)
     try:
         if key in ("mnist", "fashion-mnist"):

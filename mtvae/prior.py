@@ -18,9 +18,9 @@ VQ-VAE nor the prior ever saw.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -46,6 +46,8 @@ from .train import resolve_device
 
 __all__ = ["PriorConfig", "Prior", "extract_codes", "prior_nll", "train_prior", "load_prior",
            "sample_codes", "sample_images"]
+
+log = logging.getLogger("mtvae")
 
 CHECKPOINT, PRIOR, METRICS = "checkpoint.pt", "prior.pt", "metrics.json"
 
@@ -195,8 +197,8 @@ def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: 
     if out is not None:
         ensure_writable_dir(out, "--out")
         if not resume and (moved := set_aside(out, (CHECKPOINT, PRIOR, METRICS))) is not None:
-            print(f"resume=False / --no-resume: moved the previous prior in {out} to {moved}",
-                  file=sys.stderr)
+            log.warning("resume=False / --no-resume: moved the previous prior in %s to %s", out,
+                        moved)
         if resume and (out / PRIOR).exists():
             done = load_prior(out, vq=model, device=device)
             if len(done.history) >= config.epochs and not done.config.differences(config):

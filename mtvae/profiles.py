@@ -22,10 +22,13 @@ baselines of earlier ones.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+logger = logging.getLogger("mtvae")
 
 __all__ = ["PROFILES", "Profile", "Budget", "PriorSettings", "CrossvalSettings", "get_profile",
            "THESIS_EXPONENTS"]
@@ -168,8 +171,11 @@ class Profile:
         ``quick-mnist-sample-n2000-b32-s0-thesis/vq1-single-gaussian-a60`` (``-spatial`` at the
         end for spatial conditioning, as the grid's rows)."""
         config = self._config(model, config)
+        from .images import dataset_dir  # your own images: a file-system-safe folder name
+
         n = "all" if self.budgets[model].limit is None else self.budgets[model].limit
-        group = f"{self.name}-{self.dataset}-n{n}-b{self.batch_size}-s{self.seed}-{self.protocol}"
+        group = (f"{self.name}-{dataset_dir(self.dataset)}-n{n}-b{self.batch_size}-s{self.seed}"
+                 f"-{self.protocol}")
         parts = [f"{model}{config}", method]
         if method != "baseline":
             parts.append(sampler or ("gaussian" if method == "single" else "exact"))
@@ -197,7 +203,8 @@ class Profile:
         budget = self.budgets[model]
         settings = dict(epochs=budget.epochs, limit=budget.limit, batch_size=self.batch_size,
                         val_fraction=self.val_fraction, seed=self.seed, device=self.device,
-                        progress=False, protocol=self.protocol, data_root=self.data_root)
+                        # one progress bar per run while it trains (a notebook: tqdm's widget)
+                        progress=True, protocol=self.protocol, data_root=self.data_root)
         settings.update(options)
         result = train_model(self.dataset, out=out,
                              data=data if data is not None else self.load_data(), model=model,
@@ -222,7 +229,7 @@ class Profile:
 
         s = self.prior
         settings = dict(n_layers=s.n_layers, channels=s.channels, epochs=s.epochs, limit=s.limit,
-                        seed=self.seed, device=self.device, progress=False)
+                        seed=self.seed, device=self.device, progress=True)
         settings.update(options)
         if getattr(vq, "out_dir", None) is None:
             return train_prior(vq, None, **settings)
@@ -250,7 +257,7 @@ class Profile:
         """The command line that fills ``store`` with this profile's folds (add ``--shard i/n``
         to split it over GPUs or a SLURM array, docs/crossval.md)."""
         b = self.crossval.budget
-        args = ["python -m mtvae crossval", f"--dataset {self.dataset}",
+        args = ["python -m mtvae crossval", f"--dataset {shlex.quote(self.dataset)}",
                 "--rows " + " ".join(shlex.quote(r) for r in self.crossval_rows()),
                 f"--folds {self.folds}", f"--epochs {b.epochs}", f"--batch-size {self.batch_size}",
                 f"--seed {self.seed}", f"--protocol {self.protocol}"]
@@ -262,7 +269,7 @@ class Profile:
 
     def run_crossval(self, results_dir: str | os.PathLike | None = None, *,
                      store: str | os.PathLike | None = None, train: bool | None = None,
-                     log=print):
+                     log=None):
         """Cross-validate this profile's rows and return Table 4.1 of the finished ones
         (:func:`mtvae.report.table`, beside the thesis's numbers).
 
@@ -274,6 +281,7 @@ class Profile:
         """
         from . import crossval, report
 
+        log = log or logger.info
         if store is None:
             if results_dir is None:
                 raise ValueError("pass results_dir (the notebooks' RESULTS_DIR) or store")
@@ -284,7 +292,7 @@ class Profile:
         if todo and (self.crossval.train if train is None else train):
             crossval.run_rows(self.dataset, rows, store, folds=self.folds, epochs=b.epochs,
                               limit=b.limit, seed=self.seed, device=self.device,
-                              data=self.load_data(), batch_size=self.batch_size, progress=False,
+                              data=self.load_data(), batch_size=self.batch_size, progress=True,
                               protocol=self.protocol, data_root=self.data_root, log=log)
         elif todo:
             log(f"{len(todo)} of {len(jobs)} fold runs are not in {store}. Fill it with\n  "
@@ -351,8 +359,11 @@ def get_profile(name: str = "quick", dataset: str | None = None, *, epochs: int 
     fold; ``limit`` also makes the prior learn the VQ run's own images. The prior's epochs are
     its own (:class:`PriorSettings`). ``protocol`` ("thesis", the default, or "mtvae") and
     ``data_root`` (where the datasets are) are the notebooks' PROTOCOL and DATA_ROOT."""
+    from .logs import show
+
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    show()  # a notebook shows mtvae's messages (stderr, with timestamps)
     p = PROFILES[name]
     changes: dict = {}
     if dataset is not None:

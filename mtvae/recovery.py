@@ -47,11 +47,16 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 def catch_sigterm():
-    """Raise :class:`Terminated` on SIGTERM from now on (main thread only); returns the function
-    that puts the previous handler back."""
+    """Raise :class:`Terminated` on SIGTERM from now on (main thread only, and only where no
+    Python handler is installed already); returns the function that puts the previous handler
+    back."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None  # signal handlers can only be installed from the main thread
     previous = signal.getsignal(signal.SIGTERM)
+    if callable(previous):
+        # another library's handler stays: submitit's (mtvae.launch) ignores SIGTERM because it
+        # checkpoints and requeues the task on its own signal (USR2) instead
+        return lambda: None
 
     def handler(signum, frame):
         raise Terminated(f"received signal {signum} (SIGTERM)")

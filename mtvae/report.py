@@ -177,15 +177,29 @@ def _cells(df: pd.DataFrame, bold) -> list[list[str]]:
     return out
 
 
+_THESIS_CELLS = (6, 7, 9, 10)  # Recon (thesis), ratio, Latent (thesis), ratio
+
+
+def _no_thesis(df: pd.DataFrame) -> bool:
+    """A dataset the thesis has no numbers for (your own images, Fashion-MNIST): its tables
+    leave the thesis columns out."""
+    return df.attrs.get("thesis_dataset", "") is None
+
+
+def _drop_thesis(df: pd.DataFrame, cells: list) -> list:
+    return [c for i, c in enumerate(cells) if i not in _THESIS_CELLS] if _no_thesis(df) else cells
+
+
 def _pct(v) -> str:
     return "-" if pd.isna(v) else f"{100 * v:+.0f} %"
 
 
 def _header(df: pd.DataFrame) -> list[str]:
-    if "recon_compare" not in df:
-        return HEADER
-    p = df.attrs.get("compare_protocol")
-    return HEADER + [f"Recon ({p})", "change", f"Latent ({p})", "change"]
+    header = HEADER
+    if "recon_compare" in df:
+        p = df.attrs.get("compare_protocol")
+        header = HEADER + [f"Recon ({p})", "change", f"Latent ({p})", "change"]
+    return _drop_thesis(df, header)
 
 
 HEADER = ["Model", "Config", "Method", "Setting", "Folds", "Recon (ours)", "Recon (thesis)",
@@ -196,11 +210,14 @@ def _note(df: pd.DataFrame) -> str:
     a = df.attrs
     compare = (f" Compare: {a['compare']} (protocol {a.get('compare_protocol')}); change = its "
                "mean / ours - 1." if a.get("compare") else "")
-    return (f"Dataset {a.get('dataset')}, protocol {a.get('protocol', 'mtvae')}; thesis column: "
-            f"{a.get('thesis_dataset')}. "
-            f"Ours: mean ± sample std over folds (ddof={df.attrs.get('ddof', DDOF)}). Thesis: "
-            "mean ± its printed value, a population variance (Gaussian VAE: times the reduction "
-            "factor R; std = sqrt(value / R)). Latent: KL per image (Gaussian) or VQ loss. Bold: "
+    thesis = ("no thesis column (the thesis has no numbers for this dataset). "
+              if _no_thesis(df) else f"thesis column: {a.get('thesis_dataset')}. ")
+    explained = "" if _no_thesis(df) else (
+        " Thesis: mean ± its printed value, a population variance (Gaussian VAE: times the "
+        "reduction factor R; std = sqrt(value / R)).")
+    return (f"Dataset {a.get('dataset')}, protocol {a.get('protocol', 'mtvae')}; {thesis}"
+            f"Ours: mean ± sample std over folds (ddof={df.attrs.get('ddof', DDOF)})."
+            f"{explained} Latent: KL per image (Gaussian) or VQ loss. Bold: "
             "lowest mean per (model, config) group and column." + compare)
 
 
@@ -223,7 +240,8 @@ def to_latex(df: pd.DataFrame) -> str:
         prev = (model, config)
         body.append(" & ".join(esc(c) for c in r) + r" \\")
     extra = " llll" if "recon_compare" in df else ""
-    return "\n".join([r"% " + _note(df), r"\begin{tabular}{llll r lll lll l" + extra + "}",
+    spec = "llll r l l l l" if _no_thesis(df) else "llll r lll lll l"
+    return "\n".join([r"% " + _note(df), r"\begin{tabular}{" + spec + extra + "}",
                       r"\toprule", " & ".join(esc(h) for h in _header(df)) + r" \\",
                       r"\midrule", *body, r"\bottomrule", r"\end{tabular}", ""])
 
@@ -237,6 +255,8 @@ def write_tables(df: pd.DataFrame, out: str | os.PathLike, stem: str, markdown, 
     paths = {"md": out / f"{stem}.md", "tex": out / f"{stem}.tex", "csv": out / f"{stem}.csv"}
     paths["md"].write_text(markdown(df))
     paths["tex"].write_text(latex(df))
+    if _no_thesis(df):  # no thesis numbers: no (empty) thesis columns either
+        df = df[[c for c in df.columns if "_thesis" not in c and not c.endswith("_ratio")]]
     df.to_csv(paths["csv"], index=False)
     return paths
 
@@ -244,7 +264,9 @@ def write_tables(df: pd.DataFrame, out: str | os.PathLike, stem: str, markdown, 
 def export(df: pd.DataFrame, out: str | os.PathLike = "figures", stem: str | None = None
            ) -> dict[str, Path]:
     """Write ``<stem>.md``, ``.tex`` and ``.csv`` (all numeric columns) under ``out``."""
-    stem = stem or f"table_4_1_{df.attrs.get('dataset', 'results')}"
+    from .images import dataset_dir  # 'folder:/x/y:size=32' -> a file-system-safe name
+
+    stem = stem or f"table_4_1_{dataset_dir(df.attrs.get('dataset', 'results'))}"
     return write_tables(df, out, stem, to_markdown, to_latex)
 
 

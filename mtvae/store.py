@@ -25,6 +25,7 @@ from typing import NamedTuple
 from .checkpoint import atomic_write, atomic_write_json, check_metrics
 from .config import RunConfig
 from .data import dataset_key
+from .images import dataset_dir
 
 __all__ = ["Job", "fold_file", "load_record", "missing", "load_results", "collect", "claim",
            "release", "single_protocol"]
@@ -39,7 +40,8 @@ class Job(NamedTuple):
 
 
 def fold_file(results: str | os.PathLike, job: Job) -> Path:
-    return Path(results) / job.dataset / job.row / f"fold{job.fold}.json"
+    # your own images ('folder:/path:size=32') get a file-system-safe folder name
+    return Path(results) / dataset_dir(job.dataset) / job.row / f"fold{job.fold}.json"
 
 
 # What every fold result holds (mtvae.crossval._record writes more).
@@ -124,7 +126,8 @@ def load_results(results: str | os.PathLike, dataset: str | None = None):
     import pandas as pd
 
     root = Path(results)
-    pattern = f"{dataset_key(dataset)}/*/fold*.json" if dataset else "*/*/fold*.json"
+    pattern = (f"{dataset_dir(dataset_key(dataset))}/*/fold*.json" if dataset
+               else "*/*/fold*.json")
     rows = []
     for path in sorted(root.glob(pattern)):
         r = load_record(path)

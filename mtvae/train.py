@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import os
 import signal
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -41,8 +41,9 @@ from .checkpoint import (
     set_rng_state,
 )
 from .config import RunConfig, TrainConfig
-from .data import ImageData, load_dataset, make_splits, to_float
+from .data import ImageData, dataset_key, load_dataset, make_splits, to_float
 from .evaluate import autocast, batches, evaluate
+from .logs import RunLog
 from .losses import objective, training_terms
 from .models import build_model, count_parameters
 from .observations import Observer
@@ -60,6 +61,9 @@ from .softadapt import DEFAULT_BETA, SoftAdapt
 
 __all__ = ["fit", "Result", "RunInterrupted", "TrainingDivergedError", "resolve_device",
            "build_optimizer"]
+
+log = logging.getLogger("mtvae")
+
 
 @dataclass
 class Result:
@@ -140,14 +144,17 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
     if out is not None:
         ensure_writable_dir(out, "--out")  # before any training, not after the first epoch
         if not resume and (moved := set_aside(out)) is not None:
-            print(f"resume=False / --no-resume: moved the previous run in {out} to {moved}",
-                  file=sys.stderr)
+            log.warning("resume=False / --no-resume: moved the previous run in %s to %s", out,
+                        moved)
         if resume and (out / METRICS).exists() and (out / MODEL).exists():
             finished = _load_finished(out, config, device, change_lr)
             if len(finished.history) >= config.train.epochs:
                 return finished  # else: asked for more epochs, continue from the checkpoint
     if data is None:
         data = load_dataset(dc.dataset, dc.root, dc.download, dc.celeba_crop)
+    elif dataset_key(data.name) != dataset_key(dc.dataset):  # the run records its data
+        raise ValueError(f"data is {data.name!r} but the config names {dc.dataset!r}; make the "
+                         "config with that dataset (train_model(data=...) does it)")
     config = _clamp_limit(config, len(data.train), data.name)
     tc, dc = config.train, config.data
     splits = make_splits(data, dc.fold, dc.folds, dc.split_seed, dc.shuffle_folds,
@@ -201,6 +208,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
             softadapt.load_state_dict(ckpt["softadapt"])
         history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
         set_rng_state(ckpt["rng"], gens)
+        log.info("%s: resuming from epoch %d of %d", out, start, tc.epochs)
 
     step_model = torch.compile(model) if tc.compile else model
     n = len(train_x)
@@ -208,6 +216,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
     if steps == 0:
         raise ValueError(f"no training batches: {n} images with batch_size {tc.batch_size} and "
                          "drop_last; lower the batch size or use more data")
+    runlog = RunLog(out, config, history, start=start)  # config.json, metrics.csv, tensorboard
     bar = _progress(tc, start, steps, config)
     restore_sigterm = catch_sigterm()  # SLURM's SIGTERM before preemption: like Ctrl-C
     kept = start  # epochs in the checkpoint on disk
@@ -242,7 +251,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                     if bar is not None:
                         bar.update(k + 1 - reported)
                         reported = k + 1
-                        bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+                        bar.set_postfix(loss=f"{float(loss.detach()):.4g}", refresh=False)
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch}
             record.update({f"train_{k}": float(v) / n for k, v in sums.items()})
@@ -266,6 +275,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                              "environment": environment(device), "pool_size": len(data.train),
                              "lr_changes": lr_changes}, out / CHECKPOINT)
                 kept = epoch + 1
+            runlog.epoch(record, model, val_x, observer, seed=tc.seed + 3)
             if callback is not None:
                 callback(epoch, record)
     except TrainingDivergedError as err:
@@ -277,6 +287,7 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
                              signum) from err
     finally:
         restore_sigterm()
+        runlog.close()
         if bar is not None:
             bar.close()
     return _finish(model, config, history, best, shape, test_x, val_x, observer, out, device,

@@ -64,8 +64,10 @@ class GaussianVAE(nn.Module):
         super().__init__()
         c, h, w = image_shape
         if h != w:
-            raise ValueError(f"the thesis architectures take square images, got {h}x{w}; "
-                             "resize or crop to a square first")
+            raise ValueError(f"the thesis architectures take square images (any side for the "
+                             f"Gaussian VAE, multiples of 4 for the VQ-VAE), got {h}x{w}; "
+                             "resize or crop them (ImageData.from_folder(..., size=N, crop=True), "
+                             "--size N --crop)")
         hp = config.hparams
         self.config, self.image_shape, self.method = config, image_shape, config.method
         self.latent_dim = int(hp["latent_dim"])

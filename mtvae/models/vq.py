@@ -108,8 +108,11 @@ class VQVAE(nn.Module):
         hidden = tuple(hp["hidden_dims"])
         scale = 2 ** len(hidden)
         if h % scale or w % scale:
-            raise ValueError(f"VQ-VAE downsamples by {scale}: image sides must be multiples of "
-                             f"{scale}, got {h}x{w}; pad or resize the images")
+            near = sorted({max(scale, scale * round(v / scale)) for v in (h, w)})
+            raise ValueError(f"the VQ-VAE downsamples by {scale}: it takes image sides that are "
+                             f"multiples of {scale} (e.g. {', '.join(map(str, near))}), got "
+                             f"{h}x{w}; resize the images (ImageData.from_folder(..., size=N), "
+                             "--size N)")
         self.config, self.image_shape, self.method = config, image_shape, config.method
         dim, n_res = int(hp["embedding_dim"]), int(hp["n_res"])
         self.latent_shape = (dim, h // scale, w // scale)

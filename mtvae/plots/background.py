@@ -133,10 +133,13 @@ def sampling_types(image, count: int | None = None, seed: int = 0, replacement: 
 
 
 def exponent_panel(image, exponent: float, *, model=None, sampler: str = "gaussian",
-                   draw: int = 0, n_samples: int = 20_000, seed: int = 0):
+                   draw: int = 0, n_samples: int = 20_000, seed: int = 0,
+                   limits: tuple[int, float] | None = None):
     """The slider's view for one exponent: the count histogram, one mask drawn with a power-law
     count (draw ``draw``), the masked image and, given a single decoder ``model``, its outputs
-    with m = 0 and with this m."""
+    with m = 0 and with this m. ``limits`` = (largest count, largest probability) fixes the
+    histogram's axes, so that views of several exponents compare by eye
+    (:func:`histogram_limits`); None fits them to this exponent."""
     import matplotlib.pyplot as plt
 
     x = _as_batch(image)
@@ -152,7 +155,10 @@ def exponent_panel(image, exponent: float, *, model=None, sampler: str = "gaussi
         fig = plt.figure(figsize=(2.2 * n + 1.5, 2.6), layout="constrained")
         grid = fig.add_gridspec(1, n + 1)
         ax = fig.add_subplot(grid[0, :2])
-        count_histogram(ax, n_pixels, exponent, counts, palette(1)[0])
+        count_histogram(ax, n_pixels, exponent, counts, palette(1)[0],
+                        xmax=limits[0] if limits else None)
+        if limits:
+            ax.set_ylim(0, limits[1])
         ax.axvline(int(count), color="0.15", lw=1, ls=":", label=f"this draw: {int(count)}")
         ax.legend(fontsize=7)
         axes = [fig.add_subplot(grid[0, i + 2]) for i in range(n - 1)]
@@ -167,6 +173,15 @@ def exponent_panel(image, exponent: float, *, model=None, sampler: str = "gaussi
             show_image(axes[3], image_array(out.recon_cond[0]), "decoder, this m")
         fig.suptitle(f"power-law exponent a = {exponent:g}, {sampler} pixel locations")
     return fig
+
+
+def histogram_limits(n_pixels: int, exponents) -> tuple[int, float]:
+    """Axes that hold the count histogram of every exponent in ``exponents``: the widest
+    distribution's 99.5th percentile (the lowest exponent) and the highest pmf, P(count = 0)
+    at the highest exponent, with room for the Monte Carlo bars' noise."""
+    low, high = min(exponents), max(exponents)
+    xmax = int(np.searchsorted(np.cumsum(power_law_pmf(n_pixels, low)), 0.995)) + 1
+    return xmax, 1.15 * float(power_law_pmf(n_pixels, high).max())
 
 
 def _as_batch(image) -> torch.Tensor:

@@ -6,7 +6,7 @@ static figure for its initial exponent, so a notebook cell that calls it never f
 
 from __future__ import annotations
 
-from .background import exponent_panel
+from .background import _as_batch, exponent_panel, histogram_limits
 
 __all__ = ["exponent_explorer"]
 
@@ -36,12 +36,15 @@ def exponent_explorer(image, *, model=None, exponent: float = 40, sampler: str =
     draw = widgets.IntSlider(value=0, min=0, max=20, description="draw",
                              continuous_update=False)
     out = widgets.Output()
+    _, _, h, w = _as_batch(image).shape
+    # the same axes at every slider position (else each exponent rescales its own histogram)
+    limits = histogram_limits(h * w, (a.min, a.max))
 
     def redraw(*_):
         with out:
             out.clear_output(wait=True)
             fig = exponent_panel(image, a.value, model=model, sampler=sampler, draw=draw.value,
-                                 seed=seed)
+                                 seed=seed, limits=limits)
             display(fig)
             plt.close(fig)  # displayed once, inside the widget only
 
