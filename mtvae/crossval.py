@@ -212,7 +212,16 @@ def _record(job: Job, s: Settings, config: RunConfig, result, seconds: float) ->
 
 
 def _tidy(run_dir: Path, keep: str) -> None:
-    if keep == "none":
+    from .logs import CONFIG, CSV, TENSORBOARD
+
+    if keep == "none" and (run_dir / TENSORBOARD).is_dir():
+        # --log tensorboard asked for the logs: they stay (small), the weights go
+        for p in run_dir.iterdir():
+            if p.is_dir() and p.name != TENSORBOARD:
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.is_file() and p.name not in (CSV, CONFIG):
+                p.unlink(missing_ok=True)
+    elif keep == "none":
         shutil.rmtree(run_dir, ignore_errors=True)
     elif keep == "model":
         (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # optimizer state: 3x the model

@@ -103,7 +103,7 @@ def test_bad_folders_name_the_fix(tmp_path):
 
 def test_vq_rejects_sides_that_are_not_multiples_of_4_naming_sizes_it_takes():
     data = ImageData.from_tensor(torch.zeros(10, 1, 30, 30, dtype=torch.uint8), name="t30")
-    with pytest.raises(ValueError, match=r"multiples of 4 \(e.g. 32\).*--size"):
+    with pytest.raises(ValueError, match=r"multiples of 4 \(e.g. 28, 32\).*--size"):
         train_model(data=data, model="vq", epochs=1, progress=False)
 
 
