@@ -146,7 +146,10 @@ def test_cli_trains_crossvalidates_and_tabulates_a_folder(tmp_path, capsys):
                  "--out", str(tmp_path / "fig")]) == 0
     text = capsys.readouterr().out
     assert "no thesis column" in text and "Recon (thesis)" not in text
-    assert "| VQ-VAE | 1 | Baseline" in text or "| vq" in text.lower()
+    lines = [x for x in text.splitlines() if x.startswith("|")]
+    assert len(lines) == 3  # header, rule, the one row
+    assert {x.count("|") for x in lines} == {9}  # 8 columns each: no thesis cells in the rows
+    assert lines[2].startswith("| VQ-VAE | 1 | baseline | - | 2 |")
     # the prior reads the VQ run's dataset back from its config (the folder's name)
     assert main(["prior", "--vq-checkpoint", str(run), "--epochs", "1", "--layers", "2",
                  "--channels", "8", "--no-progress", "--sample", "4"]) == 0
