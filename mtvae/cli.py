@@ -257,7 +257,7 @@ def _cmd_prior(args) -> int:
 
 
 def _add_crossval(sub) -> None:
-    from .crossval import add_collect_parser, add_crossval_parser
+    from .crossval_cli import add_collect_parser, add_crossval_parser
     from .report import add_table_parser
 
     add_crossval_parser(sub)

@@ -174,7 +174,7 @@ def _cells(df: pd.DataFrame, bold) -> list[list[str]]:
         if "recon_compare" in df:
             out[-1] += [cell(r["recon_compare"], None, False), _pct(r["recon_change"]),
                         cell(r["latent_compare"], None, False), _pct(r["latent_change"])]
-    return out
+    return [_drop_thesis(df, r) for r in out]
 
 
 _THESIS_CELLS = (6, 7, 9, 10)  # Recon (thesis), ratio, Latent (thesis), ratio
@@ -240,7 +240,7 @@ def to_latex(df: pd.DataFrame) -> str:
         prev = (model, config)
         body.append(" & ".join(esc(c) for c in r) + r" \\")
     extra = " llll" if "recon_compare" in df else ""
-    spec = "llll r l l l l" if _no_thesis(df) else "llll r lll lll l"
+    spec = "llll r lll" if _no_thesis(df) else "llll r lll lll l"
     return "\n".join([r"% " + _note(df), r"\begin{tabular}{" + spec + extra + "}",
                       r"\toprule", " & ".join(esc(h) for h in _header(df)) + r" \\",
                       r"\midrule", *body, r"\bottomrule", r"\end{tabular}", ""])

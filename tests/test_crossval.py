@@ -264,3 +264,13 @@ def test_cli_lists_rows_and_plans_a_shard(tmp_path, capsys):
     assert out[-1] == "28 of 28 jobs to run"  # 225 = 8 x 28 + 1 jobs: shard 0 gets 29
     assert main(["crossval", "--rows", "vq9-baseline", "--dry-run"]) == 2
     assert "unknown row" in capsys.readouterr().err
+
+
+def test_a_fold_logged_to_tensorboard_keeps_its_logs_not_its_weights(tmp_path):
+    run_dir = tmp_path / "fold0"
+    (run_dir / "tensorboard").mkdir(parents=True)
+    for name in ("checkpoint.pt", "metrics.json", "model.pt", "metrics.csv", "config.json"):
+        (run_dir / name).write_text("x")
+    crossval._tidy(run_dir, "none")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "metrics.csv",
+                                                         "tensorboard"]

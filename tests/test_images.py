@@ -103,7 +103,7 @@ def test_bad_folders_name_the_fix(tmp_path):
 
 def test_vq_rejects_sides_that_are_not_multiples_of_4_naming_sizes_it_takes():
     data = ImageData.from_tensor(torch.zeros(10, 1, 30, 30, dtype=torch.uint8), name="t30")
-    with pytest.raises(ValueError, match=r"multiples of 4 \(e.g. 32\).*--size"):
+    with pytest.raises(ValueError, match=r"multiples of 4 \(e.g. 28, 32\).*--size"):
         train_model(data=data, model="vq", epochs=1, progress=False)
 
 
@@ -146,7 +146,10 @@ def test_cli_trains_crossvalidates_and_tabulates_a_folder(tmp_path, capsys):
                  "--out", str(tmp_path / "fig")]) == 0
     text = capsys.readouterr().out
     assert "no thesis column" in text and "Recon (thesis)" not in text
-    assert "| VQ-VAE | 1 | Baseline" in text or "| vq" in text.lower()
+    lines = [x for x in text.splitlines() if x.startswith("|")]
+    assert len(lines) == 3  # header, rule, the one row
+    assert {x.count("|") for x in lines} == {9}  # 8 columns each: no thesis cells in the rows
+    assert lines[2].startswith("| VQ-VAE | 1 | baseline | - | 2 |")
     # the prior reads the VQ run's dataset back from its config (the folder's name)
     assert main(["prior", "--vq-checkpoint", str(run), "--epochs", "1", "--layers", "2",
                  "--channels", "8", "--no-progress", "--sample", "4"]) == 0

@@ -108,7 +108,8 @@ class VQVAE(nn.Module):
         hidden = tuple(hp["hidden_dims"])
         scale = 2 ** len(hidden)
         if h % scale or w % scale:
-            near = sorted({max(scale, scale * round(v / scale)) for v in (h, w)})
+            near = sorted({max(scale, scale * f(v / scale)) for v in (h, w)
+                           for f in (math.floor, math.ceil)})  # the sizes either side
             raise ValueError(f"the VQ-VAE downsamples by {scale}: it takes image sides that are "
                              f"multiples of {scale} (e.g. {', '.join(map(str, near))}), got "
                              f"{h}x{w}; resize the images (ImageData.from_folder(..., size=N), "
