@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from mtvae.cli import build_parser
-from mtvae.crossval import Settings, job_config, plan, settings_from_args
+from mtvae.crossval import Settings, job_config, plan
+from mtvae.crossval_cli import settings_from_args
 from mtvae.grid import select_rows
 from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, get_profile
 
