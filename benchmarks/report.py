@@ -6,7 +6,8 @@ Files measuring the same (dataset, model, method) are merged: their rounds are p
 the median, [min-max] and the per-round ratios are taken, so repeated runs on a noisy machine
 add up instead of overwriting each other.
 
-The grid per dataset (original_code.md 3.4 and 7.2): 45 cross-validated runs = per model config
+The grid per dataset (docs/thesis_code.md#sampler-assignment and
+docs/thesis_code.md#crossval-loop): 45 cross-validated runs = per model config
 1 baseline, 4 single-decoder runs (2 samplers x 2 exponents) and 4 multidecoder runs (2 samplers
 x with/without SoftAdapt), each 5 folds x 100 epochs over 4/5 of the training pool, validated
 every epoch on half the test pool, then tested once on the held-out fold. Assumptions, printed

@@ -1,20 +1,22 @@
-"""The thesis code's training pipeline, rebuilt for a speed comparison (original_code.md 2-7).
+"""The thesis code's training pipeline, rebuilt for a speed comparison (docs/thesis_code.md).
 
 The model is the same mtvae module the fast path trains, so the ratio between the two measures
 the pipeline around it. Per training step the thesis code did:
 
-* data (``ConditionalDataset``, sections 2.1 and 3): a torch ``Dataset`` whose ``__getitem__``
-  turns one image into floats the way torchvision's MNIST/CIFAR10 with ``ToTensor`` did (a PIL
-  round trip; CelebA came from a float32 memmap cache instead) and draws that image's mask in
-  Python: the count (``int(0.05 H W)`` or ``int(N - np.random.power(a) N)``), then the pixels
-  with replacement (the exact grid; ``torch.randint`` pairs; ``torch.normal(H/2, H/6)``
-  clamped and truncated), and returns ``(x, cat(x * mask, mask), y)``;
-* loader (section 2.2): ``DataLoader(batch 128, no shuffle, num_workers, pin_memory)``, every
-  batch copied to the device;
-* step (sections 4-7): the forward pass; for the conditioned methods also the logged-only output
-  decoded with m = 0 under ``no_grad`` in eval mode; the ``VAELoss``/``VQLoss`` dictionary with
-  every logged key turned into a Python float (Lightning's ``log_dict({k: v.item()})``, one
-  device sync each); ``AdamW(lr=1e-3)`` with torch's default implementation.
+* data (``ConditionalDataset``; docs/thesis_code.md#data, docs/thesis_code.md#samplers): a torch
+  ``Dataset`` whose ``__getitem__`` turns one image into floats the way torchvision's
+  MNIST/CIFAR10 with ``ToTensor`` did (a PIL round trip; CelebA came from a float32 memmap cache
+  instead) and draws that image's mask in Python: the count (``int(0.05 H W)`` or
+  ``int(N - np.random.power(a) N)``), then the pixels with replacement (the exact grid;
+  ``torch.randint`` pairs; ``torch.normal(H/2, H/6)`` clamped and truncated), and returns
+  ``(x, cat(x * mask, mask), y)``;
+* loader (docs/thesis_code.md#folds): ``DataLoader(batch 128, no shuffle, num_workers,
+  pin_memory)``, every batch copied to the device;
+* step (docs/thesis_code.md#architectures to docs/thesis_code.md#training): the forward pass;
+  for the conditioned methods also the logged-only output decoded with m = 0 under ``no_grad``
+  in eval mode; the ``VAELoss``/``VQLoss`` dictionary with every logged key turned into a
+  Python float (Lightning's ``log_dict({k: v.item()})``, one device sync each);
+  ``AdamW(lr=1e-3)`` with torch's default implementation.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ __all__ = ["ThesisStyleDataset", "thesis_loader", "thesis_mask", "thesis_optimiz
 
 
 def thesis_mask(height: int, width: int, obs: ObservationConfig) -> torch.Tensor:
-    """One image's (1, H, W) mask, drawn as the thesis's samplers drew it (section 3)."""
+    """One image's (1, H, W) mask, drawn as the thesis's samplers drew it
+    (docs/thesis_code.md#samplers)."""
     if obs.sampler == "exact":  # ExactPixelSampler: the fixed grid, the count is ignored
         rows, cols = grid_coordinates(height), grid_coordinates(width)
         idx = torch.tensor([(r, c) for r in rows for c in cols])
@@ -111,7 +114,8 @@ def _masked_output(model: torch.nn.Module, out: Outputs, m: torch.Tensor) -> tor
 
 
 def _loss_dict(family: str, x: torch.Tensor, recons: list, masked: list, out: Outputs) -> dict:
-    """The keys VAELoss / VQLoss logged (section 5); 'loss' is the unweighted objective."""
+    """The keys VAELoss / VQLoss logged (docs/thesis_code.md#losses); 'loss' is the unweighted
+    objective."""
     reduction = "sum" if family == "gaussian" else "mean"
     d = {}
     for i, r in enumerate(recons):

@@ -149,7 +149,7 @@ def bare_runner(config, images: torch.Tensor, device: torch.device):
 
 def thesis_runner(config, images: torch.Tensor, device: torch.device, workers: int):
     """The thesis pipeline around the same model; baselines still get an exact-grid m from the
-    loader (original_code.md 3.4), which they ignore."""
+    loader (docs/thesis_code.md#sampler-assignment), which they ignore."""
     torch.manual_seed(config.train.seed)
     np.random.seed(config.train.seed)
     shape, method = tuple(images.shape[1:]), config.model.method

@@ -79,7 +79,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings (thesis section 3.4.3 and original_code.md section 7.1)."""
+    """Optimisation settings (thesis section 3.4.3 and docs/thesis_code.md#training)."""
 
     epochs: int = 100  # thesis: 100 epochs
     batch_size: int = 128  # thesis: 128

@@ -3,8 +3,9 @@
 A *job* is one fold of one row on one dataset, ``(dataset, row, fold)``. It trains with
 :func:`mtvae.train.fit` on the other k - 1 folds, keeps the epoch with the lowest validation loss
 (validation = a seeded half of the official test split) and is evaluated on its held-out fold:
-the numbers behind the thesis's Table 4.1 (original_code.md sections 7.2 and 8). Each finished
-job is one JSON file in the results store (:mod:`mtvae.store`), written atomically.
+the numbers behind the thesis's Table 4.1 (docs/thesis_code.md#crossval-loop and
+docs/thesis_code.md#tables). Each finished job is one JSON file in the results store
+(:mod:`mtvae.store`), written atomically.
 
 So a rerun skips finished jobs and a killed sweep resumes each unfinished fold from its last
 finished epoch. ``shard=(i, n)`` takes every n-th job of the canonical job list, so n workers (a
@@ -51,7 +52,7 @@ class Settings:
     limit: int | None = None  # k-fold over a seeded subset of N training images (quick runs)
     seed: int = 0  # seeds initial weights, batch order, masks (see same_init)
     # True: every fold starts from the weights the row's seed gives and trains with that seed,
-    # as the thesis restored one initial checkpoint per fold (original_code.md 7.2, step 3).
+    # as the thesis restored one initial checkpoint per fold (docs/thesis_code.md#crossval-loop).
     # False: fold k uses seed + k for everything, so the spread includes initialisation.
     same_init: bool = True
     protocol: str = "mtvae"  # 'thesis': the thesis code's switches (mtvae.protocol); 'mtvae'
@@ -59,7 +60,8 @@ class Settings:
     data_root: str | None = None
     # Files kept in a finished fold's run folder: 'none' (the JSON result suffices; the
     # conditioned models are large: a VQ config 3 multidecoder on CelebA has 544 M parameters,
-    # 2 GB per fold, original_code.md 4.5), the best-epoch 'model', or 'all' (+ checkpoint).
+    # 2 GB per fold, docs/thesis_code.md#parameter-counts), the best-epoch 'model', or 'all'
+    # (+ checkpoint).
     keep: str = "none"
     options: dict = field(default_factory=dict)  # more make_config options: lr, progress, ...
 

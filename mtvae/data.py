@@ -2,7 +2,7 @@
 
 Every dataset is decoded once into a ``uint8`` tensor of shape ``(N, C, H, W)``; training slices
 batches from that tensor on the training device and converts them to floats in [0, 1] (the
-thesis's only transform was ``ToTensor``, original_code.md section 2.1). There is no per-image
+thesis's only transform was ``ToTensor``, docs/thesis_code.md#data). There is no per-image
 Python in the training loop and no DataLoader.
 
 Datasets:
@@ -310,7 +310,7 @@ def _decode_celeba(root: Path, split: str, download: bool, crop: bool) -> torch.
     from tqdm.auto import tqdm
 
     steps = [transforms.CenterCrop(178)] if crop else []
-    # Resize((64, 64)) without a crop is what the thesis did (original_code.md section 2.1).
+    # Resize((64, 64)) without a crop is what the thesis did (docs/thesis_code.md#data).
     tf = transforms.Compose(steps + [transforms.Resize((64, 64)), transforms.PILToTensor()])
     ds = datasets.CelebA(str(root), split=split, target_type=[], transform=tf, download=download)
     out = torch.empty((len(ds), 3, 64, 64), dtype=torch.uint8)
@@ -362,7 +362,7 @@ class Splits:
 
 def validation_indices(n_test_pool: int, fraction: float = 0.5, seed: int = 0) -> torch.Tensor:
     """The validation set used for best-epoch selection: a seeded ``fraction`` of the official
-    test pool. (The thesis took an unseeded random half per run, original_code.md section 2.2.)
+    test pool. (The thesis took an unseeded random half per run, docs/thesis_code.md#splits.)
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"validation fraction must be in (0, 1], got {fraction}")

@@ -1,6 +1,6 @@
 """The thesis's experiment grid by name: the 45 rows of Table 4.1 per dataset and the exponent sweep.
 
-Per dataset and per (family, config) group (thesis section 4; original_code.md sections 3.4, 8.6):
+Per dataset and per (family, config) group (thesis section 4; docs/thesis_code.md#table-rows):
 
 ================ ===================================================== =========================
 method           variants                                              row names (VQ config 1)
@@ -33,7 +33,8 @@ from .config import RunConfig
 __all__ = ["FAMILY_NAMES", "Row", "TABLE_ROWS", "SWEEP_ROWS", "SPATIAL_ROWS", "SWEEP_EXPONENTS", "ROWS", "select_rows",
            "thesis_dataset"]
 
-SWEEP_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)  # original_code.md 10.1
+# docs/thesis_code.md#sweep
+SWEEP_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)
 
 FAMILY_NAMES = {"gaussian": "Gaussian VAE", "vq": "VQ-VAE"}  # as the thesis table spells them
 _THESIS_DATASET = {"mnist": "MNIST", "mnist-sample": "MNIST", "cifar10": "CIFAR10",
@@ -112,7 +113,8 @@ def _group(family: str, config: int) -> list[Row]:
     return rows
 
 
-# The thesis table's order: VQ configs 1-3, then Gaussian configs 1-2 (original_code.md 8).
+# The thesis table's order: VQ configs 1-3, then Gaussian configs 1-2
+# (docs/thesis_code.md#table-rows).
 TABLE_ROWS: tuple[Row, ...] = tuple(
     r for fam, cfg in (("vq", 1), ("vq", 2), ("vq", 3), ("gaussian", 1), ("gaussian", 2))
     for r in _group(fam, cfg))

@@ -1,6 +1,6 @@
 """Loss terms in the thesis's units and the metrics of its Table 4.1.
 
-Training units (what the optimiser sees, original_code.md section 5):
+Training units (what the optimiser sees, docs/thesis_code.md#losses):
 
 * Gaussian VAE: squared error **summed** over batch and pixels, plus the KL divergence summed over
   batch and latent dimensions (thesis eq. in 3.2.2 with the code's reduction; W1 = W2 = beta = 1
@@ -8,7 +8,7 @@ Training units (what the optimiser sees, original_code.md section 5):
 * VQ-VAE: **mean** squared error, plus codebook MSE ||sg(z_e) - e||^2 and 0.25 x commitment MSE
   ||z_e - sg(e)||^2, each a mean over latent elements (van den Oord et al. 2017, beta = 0.25).
 
-Table units (what the thesis reports, original_code.md section 8): per-pixel MSE on [0, 1] for
+Table units (what the thesis reports, docs/thesis_code.md#tables): per-pixel MSE on [0, 1] for
 both reconstructions, KL per image (nats) for the Gaussian VAE, and the raw VQ loss
 (codebook + 0.25 commitment = 1.25 mean((z_q - z_e)^2)) for the VQ-VAE.
 """

@@ -9,7 +9,7 @@ Two choices make a mask:
   the image) or ``gaussian`` (each coordinate ~ N(H/2, H/6), more pixels near the centre).
 
 ``m = [x * mask, mask]``: the C colour channels at the known pixels (zero elsewhere) plus one
-binary mask channel shared by all colours (original_code.md section 3.1).
+binary mask channel shared by all colours (docs/thesis_code.md#m-layout).
 
 Everything is drawn for the whole batch at once on the batch's device. By default the ``count``
 pixels are distinct; ``replacement=True`` repeats the thesis code's with-replacement draws
@@ -40,12 +40,12 @@ __all__ = [
 PIXEL_SAMPLERS = ("exact", "uniform", "gaussian")
 COUNT_SAMPLERS = ("fixed", "power-law")
 
-FIXED_RATE = 0.05  # thesis ExactPixelCountSampler: int(H*W*0.05) pixels (original_code.md 3.2)
-GAUSSIAN_STD_FRACTION = 1 / 6  # std = H/6 around the centre H/2 (original_code.md 3.3)
+FIXED_RATE = 0.05  # ExactPixelCountSampler: int(H*W*0.05) pixels (docs/thesis_code.md#counts)
+GAUSSIAN_STD_FRACTION = 1 / 6  # std = H/6 around the centre H/2 (docs/thesis_code.md#samplers)
 
 
 def grid_coordinates(size: int) -> list[int]:
-    """The thesis's exact-sampling grid along one axis (original_code.md section 3.3).
+    """The thesis's exact-sampling grid along one axis (docs/thesis_code.md#samplers).
 
     28 -> [5, 10, 15, 20], 32 -> [6, 12, 18, 24], 64 -> [4, 10, ..., 58] (10 values).
     """

@@ -2,7 +2,7 @@
 
 The thesis trains the VQ-VAE's encoder, codebook and decoder (first stage) and describes, but
 never trained, the prior p(z) over the discrete codes (second stage: sections 2.2.2, 2.5.1,
-3.2.3; original_code.md section 9). Here the frozen VQ-VAE encodes its training split once, a
+3.2.3; docs/thesis_code.md#prior). Here the frozen VQ-VAE encodes its training split once, a
 :class:`~mtvae.models.pixelcnn.GatedPixelCNN` learns those code maps with cross-entropy, and
 the best epoch by validation NLL is kept. Samples from the prior decode to new images.
 

@@ -11,7 +11,7 @@ Two profiles:
 * ``full``: the thesis's settings (section 3.4.3: whole training pool, 100 epochs, batch 128,
   AdamW 1e-3; 5 folds in section 4.3) on a GPU, with the configurations of the thesis figures
   (Gaussian 2 for Figs. 4.2 and 4.5, VQ 3 for Figs. 4.4 and 4.6) and the thesis's exponent sweep
-  (Gaussian 2 and VQ 2, exponents 3-70; original_code.md section 3.4). Its cross-validation
+  (Gaussian 2 and VQ 2, exponents 3-70; docs/thesis_code.md#sweep). Its cross-validation
   (notebook 05) is read from a results store filled beforehand on GPUs, not retrained.
 
 A notebook does ``P = get_profile(PROFILE, DATASET, epochs=EPOCHS, ...)`` and then
@@ -34,7 +34,7 @@ __all__ = ["PROFILES", "Profile", "Budget", "PriorSettings", "CrossvalSettings",
            "THESIS_EXPONENTS"]
 
 FAMILIES = ("gaussian", "vq")
-# The thesis's exponent sweep (original_code.md sections 3.4 and 10.1): single decoder, Gaussian
+# The thesis's exponent sweep (docs/thesis_code.md#sweep): single decoder, Gaussian
 # sampling, Gaussian config 2 and VQ config 2.
 THESIS_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)
 

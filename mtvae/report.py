@@ -1,7 +1,7 @@
 """Table 4.1 side by side with the thesis: our cross-validated mean and standard deviation, the
 thesis's value, the ratio, and the thesis's own "+-" convention for comparison.
 
-Units are the thesis table's (original_code.md section 8): ``recon`` is the per-pixel MSE of the
+Units are the thesis table's (docs/thesis_code.md#tables): ``recon`` is the per-pixel MSE of the
 *unconditioned* reconstruction (for the single decoder: m = 0), ``latent`` is the KL divergence
 per image (Gaussian VAE) or the VQ loss (VQ-VAE), both on the held-out fold at the best
 validation epoch. ``recon_cond`` (the conditioned reconstruction) has no thesis column.
@@ -10,7 +10,7 @@ Spread. Ours, ``*_std``, is the sample standard deviation over folds (ddof = 1, 
 variance's square root). The thesis printed a *population variance* (divided by k = 5), and for
 the Gaussian VAE one computed on per-batch sums and divided by the reduction factor R only once
 (R = 128 C H W for reconstruction, 128 for KL), i.e. R times the variance of the reported
-quantity (original_code.md 8.4). ``*_pm`` is our folds in exactly that convention, comparable
+quantity (docs/thesis_code.md#spread). ``*_pm`` is our folds in exactly that convention, comparable
 with the printed ``*_thesis_pm``; ``*_thesis_std`` converts the printed value back to a
 (population) standard deviation, sqrt(pm / R).
 
@@ -55,7 +55,8 @@ def thesis_numbers(dataset: str | None = None) -> pd.DataFrame:
 
 
 def reduction_factor(family: str, image_shape, recon: bool) -> int:
-    """What the thesis divided its Gaussian per-batch sums by (original_code.md 8.3); 1 for VQ."""
+    """What the thesis divided its Gaussian per-batch sums by; 1 for VQ
+    (docs/thesis_code.md#reduction-factor)."""
     if family != "gaussian":
         return 1
     return BATCH * math.prod(image_shape) if recon else BATCH
@@ -148,7 +149,7 @@ def table(results: str | os.PathLike, dataset: str, rows="all", ddof: int = DDOF
 
 def best_mask(df: pd.DataFrame, column: str) -> pd.Series:
     """True where ``column`` is the minimum of its (model, config) group: the thesis's bold
-    (``find_min_loss``, original_code.md 8.5). Ties are all bold."""
+    (``find_min_loss``, docs/thesis_code.md#table-format). Ties are all bold."""
     mins = df.groupby(["model", "config"])[column].transform("min")
     return df[column].notna() & (df[column] == mins)
 

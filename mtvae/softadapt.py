@@ -17,7 +17,7 @@ the two half-window means divided by half the window: a slope that per-step mini
 cannot dominate. ``order = window - 1`` is a plain stencil on raw per-step values, as the thesis
 code did.
 
-The thesis code (original_code.md section 6) used SoftAdapt 0.0.5 with a window of 101 steps and
+The thesis code (docs/thesis_code.md#softadapt) used SoftAdapt 0.0.5 with a window of 101 steps and
 ``findiff`` coefficients of accuracy 100 computed in floating point. Solving that 101 x 101
 Vandermonde system in float64 is hopelessly ill-conditioned: it returned
 [0.6428, -2.2856, 1.6428, ~0, ...], which is exact only for straight lines (k^2 gives 4.29

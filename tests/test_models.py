@@ -44,7 +44,7 @@ def _count(family, config, method, shape, **kw):
         return count_parameters(build_model(ModelConfig(family, config, method, **kw), shape))
 
 
-# original_code.md section 4.5 (computed from the thesis code's layer formulas)
+# docs/thesis_code.md#parameter-counts (computed from the thesis code's layer formulas)
 @pytest.mark.parametrize("shape, family, config, method, millions", [
     ((1, 28, 28), "gaussian", 1, "baseline", 1.43), ((1, 28, 28), "gaussian", 2, "baseline", 3.23),
     ((1, 28, 28), "gaussian", 1, "single", 21.1), ((1, 28, 28), "gaussian", 2, "single", 22.9),
@@ -72,7 +72,7 @@ def test_gaussian_mnist_c1_exact_count():
 
 def test_vq_baseline_counts():
     # thesis code's baseline (un-mirrored decoder): c1 97,329 (Lightning's 98.9 K included an
-    # unused BatchNorm1d of 1,568), c2 3.10 M, c3 4.80 M (original_code.md 4.5)
+    # unused BatchNorm1d of 1,568), c2 3.10 M, c3 4.80 M (docs/thesis_code.md#parameter-counts)
     assert _count("vq", 1, "baseline", (1, 28, 28), thesis_baseline_decoder=True) == 97_329
     assert _count("vq", 2, "baseline", (1, 28, 28), thesis_baseline_decoder=True) == 3_102_881
     assert _count("vq", 3, "baseline", (1, 28, 28),

@@ -26,7 +26,8 @@ def gen(seed=0):
     (64, [4, 10, 16, 22, 28, 34, 40, 46, 52, 58]),
 ])
 def test_exact_grid_is_the_thesis_grid(size, coords):
-    # original_code.md 3.3: MNIST {5,10,15,20}^2 = 16 px, CIFAR {6,...,24}^2, CelebA 10x10 = 100 px
+    # docs/thesis_code.md#samplers: MNIST {5,10,15,20}^2 = 16 px, CIFAR {6,...,24}^2,
+    # CelebA 10x10 = 100 px
     assert grid_coordinates(size) == coords
     mask = sample_mask(3, size, size, "exact")
     assert mask.shape == (3, 1, size, size)
@@ -106,11 +107,11 @@ def test_higher_exponent_fewer_pixels():
 def test_with_replacement_mode_matches_thesis_duplicates():
     # 39 uniform draws with replacement on 784 pixels give 784 (1 - (1 - 1/784)^39) distinct
     mask = sample_mask(5000, 28, 28, "uniform", 39, replacement=True, generator=gen(7))
-    expected = 784 * (1 - (1 - 1 / 784) ** 39)  # 38.05 (original_code.md 3.3: "38.1 of 39")
+    expected = 784 * (1 - (1 - 1 / 784) ** 39)  # 38.05 (docs/thesis_code.md#samplers: "38.1 of 39")
     assert abs(mask.sum((1, 2, 3)).mean().item() - expected) < 0.1
     assert (mask.sum((1, 2, 3)) <= 39).all()
     g = sample_mask(5000, 32, 32, "gaussian", 51, replacement=True, generator=gen(8))
-    assert 46.5 < g.sum((1, 2, 3)).mean().item() < 49  # original_code.md 3.3: about 47.7
+    assert 46.5 < g.sum((1, 2, 3)).mean().item() < 49  # docs/thesis_code.md#samplers: about 47.7
 
 
 def test_seeded_reproducibility():

@@ -1,5 +1,5 @@
 """Figure helpers: the power-law pmf against hand values and Monte Carlo, the thesis curves
-against original_code.md's table, each figure's axes, and save_figure's files."""
+against the table in docs/thesis_code.md#curves, each figure's axes, and save_figure's files."""
 
 import matplotlib
 
@@ -53,7 +53,7 @@ def test_pmf_matches_monte_carlo_histogram():
 
 
 def test_power_law_summary_matches_the_reference_table():
-    # original_code.md section 3.2 (2M Monte Carlo draws of the thesis sampler, a = 40)
+    # docs/thesis_code.md#counts (2M Monte Carlo draws of the thesis sampler, a = 40)
     table = plots.power_law_summary(784, (40,), n_samples=50_000)
     row = table.loc[40]
     assert round(row["mean"], 1) == 18.6 and row["median"] == 13
@@ -166,7 +166,7 @@ def _value(df, run, metric, epoch):
 
 
 def test_thesis_curves_are_normalised_like_the_reference_table():
-    # original_code.md section 10.2: normalised values at epochs 0 and 99 (here 1 and 100)
+    # docs/thesis_code.md#curves: normalised values at epochs 0 and 99 (here 1 and 100)
     g2 = plots.load_thesis_curves("gaussian", "multidecoder")
     sc = plots.THESIS_CURVES[("gaussian", "multidecoder")]["label"]
     assert _value(g2, sc, "kl", 1)["mean"] == pytest.approx(101.3, abs=0.05)

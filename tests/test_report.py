@@ -103,7 +103,7 @@ def test_table_mean_std_and_thesis_columns_by_hand(tmp_path):
 
 
 def test_thesis_spread_converts_to_the_documented_stds(tmp_path):
-    # original_code.md 8.4: CelebA Gaussian c2 baseline 0.0097 +- 4.2e-3 is a std of ~5.2e-5,
+    # docs/thesis_code.md#spread: CelebA Gaussian c2 baseline 0.0097 +- 4.2e-3 is a std of ~5.2e-5,
     # its KL 63.05 +- 24 a std of ~0.43; CelebA VQ c3 baseline 7.4e-8 a std of ~2.7e-4
     write_folds(tmp_path, "celeba", "gauss2-baseline", {"recon": [0.01, 0.011], "kl": [60., 61.]})
     write_folds(tmp_path, "celeba", "vq3-baseline", {"recon": [0.002, 0.003], "vq": [.003, .003]})

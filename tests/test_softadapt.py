@@ -57,7 +57,7 @@ def test_rising_loss_gets_more_weight():
 
 
 def test_tiny_beta_gives_normalised_magnitudes():
-    # what the thesis code effectively did (original_code.md section 6)
+    # what the thesis code effectively did (docs/thesis_code.md#softadapt)
     sa = SoftAdapt(["x", "y", "z"], beta=1e-4, window=6, order=2)
     feed(sa, [(300 - t, 100 + t, 50.0) for t in range(6)])
     means = [297.5, 102.5, 50.0]

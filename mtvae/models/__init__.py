@@ -55,12 +55,13 @@ class ModelConfig:
     config: int = 1  # thesis configuration number: Gaussian 1-2, VQ 1-3
     method: str = "baseline"  # baseline | multidecoder | single
     # VQ multidecoder only: both outputs share one conv decoder and differ only in the
-    # conditioned dense head, as the thesis *code* did (original_code.md 4.4); the thesis *text*
-    # (default, False) has a second, independent decoder.
+    # conditioned dense head, as the thesis *code* did (docs/thesis_code.md#vq-multidecoder); the
+    # thesis *text* (default, False) has a second, independent decoder.
     shared_decoder: bool = False
     # VQ baseline only: the thesis code's baseline decoder ran its channels un-mirrored
-    # ([128, 256] instead of [256, 128]), 2.6x smaller than the SC decoders (bug, original_code
-    # 11.1 #3). Default False mirrors the encoder for every method, so capacity is not confounded.
+    # ([128, 256] instead of [256, 128]), 2.6x smaller than the SC decoders (bug,
+    # docs/thesis_code.md#vq-baseline). Default False mirrors the encoder for every method,
+    # so capacity is not confounded.
     thesis_baseline_decoder: bool = False
     # How m enters a conditioned decoder: "dense", the thesis's one dense layer on the flattened
     # m (section 3.1), or "spatial", m as feature maps that modulate every stage of the conv

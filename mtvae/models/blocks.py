@@ -1,7 +1,8 @@
 """Building blocks shared by the Gaussian VAE and the VQ-VAE (thesis section 3.4.2).
 
-Layer for layer these follow the thesis code (original_code.md sections 4.1 and 4.3); every
-LeakyReLU uses PyTorch's default slope 0.01, as the thesis code did.
+Layer for layer these follow the thesis code (docs/thesis_code.md#gaussian-blocks and
+docs/thesis_code.md#vq-blocks); every LeakyReLU uses PyTorch's default slope 0.01, as the thesis
+code did.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def encoder_strides(size: int, n_layers: int = 4) -> list[int]:
 
 class ResidualLayer(nn.Module):
     """x + Conv1x1(ReLU(Conv3x3(x))), both without bias and no activation after the sum
-    (the thesis's VQ residual block, original_code.md section 4.3)."""
+    (the thesis's VQ residual block, docs/thesis_code.md#vq-blocks)."""
 
     def __init__(self, channels: int):
         super().__init__()

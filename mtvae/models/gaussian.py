@@ -1,4 +1,4 @@
-"""Gaussian VAE (thesis sections 2.1.2, 3.2.2, 3.3.2; architecture: original_code.md 4.1-4.2).
+"""Gaussian VAE (thesis sections 2.1.2, 3.2.2, 3.3.2; docs/thesis_code.md#gaussian-blocks).
 
 Encoder: four Conv(k3, pad 1) -> BatchNorm -> LeakyReLU blocks with channels [32, 64, 128, 256]
 and stride 2 while the side is even (MNIST [2, 2, 1, 1]: 28 -> 14 -> 7 -> 7 -> 7; CIFAR and
@@ -79,7 +79,8 @@ class GaussianVAE(nn.Module):
         self.fc_mu = nn.Linear(math.prod(feat), self.latent_dim)
         self.fc_logvar = nn.Linear(math.prod(feat), self.latent_dim)
         # Evaluation decodes z = mu by default; True decodes a sampled z, as the thesis code did
-        # in every mode (original_code.md 11.1 #11), which adds the sampling noise to the metric.
+        # in every mode (docs/thesis_code.md#evaluation), which adds the sampling noise to the
+        # metric.
         self.eval_sample_z = False
 
         m_features = (c + 1) * h * w

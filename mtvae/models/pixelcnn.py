@@ -7,7 +7,7 @@ decoder, then a prior p(z) over the integer code maps, z_1 ... z_N in raster ord
 
 van den Oord et al. 2017 use a Gated PixelCNN for that prior (van den Oord et al. 2016,
 "Conditional image generation with PixelCNN decoders"); the thesis describes it (sections 2.2.2,
-2.5.1, 3.2.3) but its code never had one (original_code.md section 9). This is that network.
+2.5.1, 3.2.3) but its code never had one (docs/thesis_code.md#prior). This is that network.
 
 Two stacks run side by side, so the receptive field has no blind spot:
 

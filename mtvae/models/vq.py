@@ -1,4 +1,4 @@
-"""VQ-VAE (van den Oord et al. 2017; thesis sections 2.2, 3.2.3, 3.3.3; original_code.md 4.3-4.4).
+"""VQ-VAE (van den Oord et al. 2017; thesis 2.2, 3.2.3, 3.3.3; docs/thesis_code.md#vq-blocks).
 
 Encoder: per hidden width a stride-2 Conv(k3) -> LeakyReLU (so x4 downsampling: 28 -> 7,
 32 -> 8, 64 -> 16), a Conv(k3) -> LeakyReLU, ``n_res`` residual blocks, LeakyReLU, and a 1x1

@@ -16,10 +16,11 @@ __all__ = ["THESIS_CURVES", "load_thesis_curves", "validation_curves", "summary_
            "history_of"]
 
 THESIS_LABEL = "thesis (CelebA, 5-fold mean, min-max band)"
-CELEBA_RECON_SCALE = 128 * 3 * 64 * 64  # per-batch sums -> per-pixel MSE (original_code.md 8)
+# per-batch sums -> per-pixel MSE (docs/thesis_code.md#curves)
+CELEBA_RECON_SCALE = 128 * 3 * 64 * 64
 CELEBA_KL_SCALE = 128  # per-batch KL sums -> nats per image
 
-# (family, method) -> the W&B export behind the thesis figure (original_code.md section 10).
+# (family, method) -> the W&B export behind the thesis figure (docs/thesis_code.md#figures).
 # skip: leading epochs the thesis figure itself dropped (VQ spikes), per metric.
 THESIS_CURVES = {
     ("gaussian", "multidecoder"): dict(file="SCVAE2D_EXACT", figure="4.2", label=(
@@ -40,7 +41,7 @@ def load_thesis_curves(family: str, method: str) -> pd.DataFrame:
     epoch (1-based), mean, min, max over the 5 folds. Gaussian recon is divided by 128*3*64*64
     and KL by 128 (per-batch sums -> per pixel / per image); VQ values are raw. For the single
     decoder, the thesis's ``val_recon_loss_0`` is the *conditioned* output (our recon_cond) and
-    ``(MASKED)`` is m = 0 (our recon), original_code.md section 10.1.
+    ``(MASKED)`` is m = 0 (our recon), docs/thesis_code.md#figures.
     """
     key = (family, method)
     if key not in THESIS_CURVES:

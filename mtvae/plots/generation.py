@@ -1,7 +1,7 @@
 """The learned prior and what it makes possible (notebook 04; thesis sections 2.2.2, 2.5.1, 3.2.3).
 
 The thesis describes the VQ-VAE's second stage, a PixelCNN prior over the code maps, but never
-trained one (original_code.md section 9); :mod:`mtvae.prior` adds it. These helpers draw its
+trained one (docs/thesis_code.md#prior); :mod:`mtvae.prior` adds it. These helpers draw its
 training curve against the uniform prior, samples of several generators side by side, and the
 uncertainty of decodings from sparse pixels (:mod:`mtvae.generate`) as the known pixels grow.
 """

@@ -20,8 +20,9 @@ __all__ = ["reconstructions", "known_pixel_errors", "known_pixel_comparison",
            "exponent_table", "reconstruction_vs_exponent", "THESIS_EXPONENT_SWEEP"]
 
 # The thesis's exponent figure for the VQ-VAE (CIFAR-10, VQ config 2, single decoder, Gaussian
-# sampling; masked = m = 0 reconstruction, 5-fold means), decoded from its pgf (original_code.md
-# section 10.1). The committed code trained every point with a = 40 (section 3.5).
+# sampling; masked = m = 0 reconstruction, 5-fold means), decoded from its pgf
+# (docs/thesis_code.md#sweep). The committed code trained every point with a = 40
+# (docs/thesis_code.md#exponent-bug).
 THESIS_EXPONENT_SWEEP = {
     "vq": {3: 0.00745, 5: 0.00759, 10: 0.00709, 20: 0.00724, 25: 0.00695, 30: 0.00606,
            35: 0.00585, 40: 0.00682, 45: 0.00636, 50: 0.00627, 55: 0.00577, 60: 0.00565,
