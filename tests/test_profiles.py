@@ -3,14 +3,16 @@
 import json
 import shlex
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from mtvae import crossval, crossval_cli
 from mtvae.cli import build_parser
-from mtvae.crossval import Settings, job_config, plan
-from mtvae.crossval_cli import settings_from_args
+from mtvae.cli import main as cli_main
+from mtvae.crossval import job_config
 from mtvae.grid import select_rows
-from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, get_profile
+from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, Profile, get_profile
 
 
 def test_full_profile_prior_and_crossval_are_the_thesis_settings():
@@ -77,27 +79,66 @@ def test_crossval_store_is_named_by_the_settings_folds_must_share(tmp_path):
         get_profile("quick", protocol="paper")
 
 
+class _Captured(Exception):
+    """Raised in place of training: the jobs and settings a sweep was about to run."""
+
+
+def _capture_run_jobs(monkeypatch, module) -> dict:
+    seen: dict = {}
+
+    def run_jobs(jobs, settings, results, **kwargs):
+        seen.update(jobs=list(jobs), settings=settings, results=Path(results))
+        raise _Captured
+
+    monkeypatch.setattr(module, "run_jobs", run_jobs)
+    return seen
+
+
+# Hand-counted: quick cross-validates 5 VQ rows in 2 folds, full all 45 Table 4.1 rows in 5.
+JOBS = {"quick": 5 * 2, "full": 45 * 5}
+
+
 @pytest.mark.parametrize("name", ["quick", "full"])
-def test_crossval_command_trains_the_same_runs_as_the_notebook(name, tmp_path):
-    # The printed command must fill the store with folds the notebook accepts: the same
-    # RunConfig for every job (RunConfig.differences ignores cosmetic fields).
+def test_crossval_command_trains_the_same_runs_as_the_notebook(name, tmp_path, monkeypatch):
+    """The printed command, parsed by the real CLI parser and run by the real CLI, would train
+    the same fold runs into the same store as the notebook's ``run_crossval``, and each run has
+    the profile's settings, field by field."""
     p = get_profile(name)
+    b = p.crossval.budget
     store = tmp_path / "a store"
     words = shlex.split(p.crossval_command(store))
     assert words[:4] == ["python", "-m", "mtvae", "crossval"]
+
+    # the flags, as the CLI's parser reads them, against the profile's fields
     args = build_parser().parse_args(words[3:])
-    assert args.results == str(store) and args.dataset == [p.dataset]
-    cli = settings_from_args(args)
-    b = p.crossval.budget
-    ours = Settings(p.folds, b.epochs, b.limit, p.seed, protocol=p.protocol,
-                    options=dict(batch_size=p.batch_size, progress=False))
-    jobs = plan(p.dataset, args.rows, args.folds)
-    assert jobs == plan(p.dataset, p.crossval_rows(), p.folds)
-    for job in jobs[:: max(1, len(jobs) // 10)]:
-        a, o = job_config(job, cli), job_config(job, ours)
-        assert a.differences(o) == [] and a.train.epochs == o.train.epochs
-        # beside the thesis: the thesis code's contiguous folds and unshuffled batches
-        assert a.train.protocol == "thesis" and not a.data.shuffle_folds and not a.train.shuffle
+    assert args.dataset == [p.dataset] and args.rows == p.crossval_rows()
+    assert (args.folds, args.epochs, args.limit) == (p.folds, b.epochs, b.limit)
+    assert (args.batch_size, args.seed, args.protocol) == (p.batch_size, p.seed, p.protocol)
+    assert args.data_root == p.data_root and args.results == str(store) and args.no_progress
+    assert not args.per_fold_seeds  # every fold starts from the same weights, as the notebook
+
+    # what each side would train: the CLI run on the printed words, the notebook's call
+    monkeypatch.setattr(Profile, "load_data", lambda self, root=None: None)  # full: no download
+    cli = _capture_run_jobs(monkeypatch, crossval_cli)
+    with pytest.raises(_Captured):
+        cli_main(words[3:])
+    notebook = _capture_run_jobs(monkeypatch, crossval)
+    with pytest.raises(_Captured):
+        p.run_crossval(store=store, train=True)
+    assert cli["results"] == notebook["results"] == store
+    assert cli["jobs"] == notebook["jobs"] and len(cli["jobs"]) == JOBS[name]
+    assert {j.row for j in cli["jobs"]} == {r.name for r in select_rows(p.crossval_rows())}
+    assert cli["settings"].same_init and notebook["settings"].same_init
+    for job in cli["jobs"]:
+        ours, theirs = job_config(job, cli["settings"]), job_config(job, notebook["settings"])
+        assert ours.differences(theirs) == [] and ours.train.epochs == theirs.train.epochs
+        assert (ours.data.dataset, ours.data.fold, ours.data.folds, ours.data.limit) == \
+            (p.dataset, job.fold, p.folds, b.limit)
+        assert (ours.train.epochs, ours.train.batch_size, ours.train.seed) == \
+            (b.epochs, p.batch_size, p.seed)
+        assert ours.train.protocol == p.protocol == "thesis" and not ours.train.progress
+        # the thesis protocol: the thesis code's contiguous folds and unshuffled batches
+        assert not ours.data.shuffle_folds and not ours.train.shuffle
 
 
 def _tiny(tmp_path, train=True):

@@ -6,7 +6,9 @@ import sys
 
 import nbformat
 import pytest
+import torch
 
+import mtvae.train
 from mtvae.profiles import PROFILES, get_profile
 from mtvae.reproduce import find_notebooks, run_notebooks, strip_outputs
 
@@ -38,24 +40,37 @@ def test_profile_overrides_and_errors():
 
 
 def test_run_dir_names_each_run_by_its_settings(tmp_path):
-    p = get_profile("quick")
+    p = get_profile("quick")  # VQ-VAE 2,000 images, Gaussian VAE 800, batch 32, seed 0
     single = p.run_dir(tmp_path, "vq", "single", exponent=20)
-    n = p.budgets["vq"].limit
-    assert single.parent.name == f"quick-mnist-sample-n{n}-b{p.batch_size}-s0-thesis"
+    assert single.parent == tmp_path / "quick-mnist-sample-n2000-b32-s0-thesis"
     assert single.name == "vq1-single-gaussian-a20"
     assert p.run_dir(tmp_path, "gaussian", "multidecoder").name == "gaussian1-multidecoder-exact"
     assert p.run_dir(tmp_path, "gaussian", "baseline", softadapt=True).name == \
         "gaussian1-baseline-softadapt"
     assert p.run_dir(tmp_path, "vq", "single", exponent=20, conditioning="spatial").name == \
         "vq1-single-gaussian-a20-spatial"  # never the dense run's folder
-    assert "n" + str(p.budgets["gaussian"].limit) in p.run_dir(tmp_path, "gaussian",
-                                                               "baseline").parent.name
+    assert p.run_dir(tmp_path, "gaussian", "baseline").parent.name == \
+        "quick-mnist-sample-n800-b32-s0-thesis"
+    assert get_profile("quick", seed=3, protocol="mtvae", limit=None).run_dir(
+        tmp_path, "vq", "baseline").parent.name == "quick-mnist-sample-nall-b32-s3-mtvae"
 
 
-def test_validation_images_are_the_profiles_share_of_the_test_pool():
+def test_validation_images_are_the_profiles_share_of_the_test_pool(monkeypatch):
     p = get_profile("quick")
     images = p.validation_images()
-    assert images.shape == (int(p.val_fraction * len(p.load_data().test)), 1, 28, 28)
+    assert images.shape == (500, 1, 28, 28)  # a quarter of mnist-sample's 2,000 test digits
+    assert images.dtype == torch.uint8
+    # the very images a run of this profile validates on (one tiny run, its evaluations seen)
+    seen = []
+    real_evaluate = mtvae.train.evaluate
+
+    def evaluate(model, x, *args, **kwargs):
+        seen.append(x.cpu())
+        return real_evaluate(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(mtvae.train, "evaluate", evaluate)
+    p.train(None, "vq", "baseline", limit=32, epochs=1, progress=False, device="cpu")
+    assert seen and all(torch.equal(x, images) for x in seen)
 
 
 def _notebook(path, *cells, tags0=("parameters",)):

@@ -98,9 +98,17 @@ def test_trains_and_reloads_through_the_cli(tmp_path):
                  "--device", "cpu", "--out", str(out)]) == 0
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["config"]["model"]["conditioning"] == "spatial"
+    stamps = {name: (out / name).stat().st_mtime_ns for name in ("model.pt", "metrics.json")}
     again = train_model(model="vq", method="single", conditioning="spatial", limit=128, epochs=1,
                         batch_size=64, progress=False, device="cpu", out=out)
-    assert again.model.cond_decoder.spatial is not None
+    # the finished run is loaded, not trained again, with the spatial conditioner's weights
+    assert {name: (out / name).stat().st_mtime_ns for name in stamps} == stamps
+    assert again.history == saved["history"] and again.best_epoch == saved["best_epoch"]
+    stored = torch.load(out / "model.pt", map_location="cpu")["model"]
+    state = again.model.state_dict()
+    assert state.keys() == stored.keys()
+    assert any(k.startswith("cond_decoder.spatial.") for k in stored)
+    assert all(torch.equal(state[k].cpu(), stored[k]) for k in stored)
 
 
 
