@@ -7,11 +7,15 @@ not the validation set): parameters, training images/s, the validation metrics a
 method's own pixel counts (thesis 3.2.1 / 3.3.1), and mtvae.known_pixels.known_pixel_curve at
 0, 5, ..., 200 known pixels (a VQ-VAE gets a small PixelCNN prior for its draws).
 
-Resumable: every run, prior and curve is kept under --out and skipped when rerun. Writes
-results.json and prints the markdown tables of docs/methods.md.
+Resumable: every run, prior and curve is kept under --out and skipped when rerun (a run whose
+curve.json exists is not retrained). The default --out, benchmarks/results/known_pixels-DATASET,
+keeps the committed curve.json of every finished run (weights and checkpoints there are
+git-ignored), so a later sitting continues where the last one stopped. Writes results.json and prints the
+markdown tables of docs/methods.md.
 
     OMP_NUM_THREADS=1 python benchmarks/known_pixels.py --data-root ../shared/datasets \\
-        --dataset mnist --seeds 0 1 2 --out output/known_pixels
+        --dataset mnist --seeds 0 1 2
+    python benchmarks/known_pixels.py --report-only      # the tables from what has finished
 """
 
 from __future__ import annotations
@@ -107,7 +111,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--out", default="output/known_pixels")
+    ap.add_argument("--out", default=None,
+                    help="default: benchmarks/results/known_pixels-DATASET")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--families", nargs="+", default=["gaussian", "vq"])
     ap.add_argument("--methods", nargs="+", default=["single", "multidecoder"])
@@ -120,6 +125,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32, help="latent draws per digit")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
+    args.out = args.out or f"benchmarks/results/known_pixels-{args.dataset}"
     rows: list[dict] = []
     if args.report_only:
         rows = [json.loads(p.read_text()) for p in sorted(Path(args.out).glob("*/curve.json"))]
