@@ -7,21 +7,20 @@ known pixels, reproducing "Multitask variational autoencoders" (University of Be
     result = mtvae.train_model("mnist-sample", model="vq", config=1, method="single", epochs=5)
 """
 
-__version__ = "0.1.0"
-
-from .api import make_config, train_model  # noqa: E402
-from .checkpoint import load_model  # noqa: E402
-from .config import DataConfig, RunConfig, TrainConfig  # noqa: E402
-from .data import load_dataset  # noqa: E402
-from .evaluate import evaluate  # noqa: E402
-from .losses import LossConfig  # noqa: E402
-from .models import ModelConfig, build_model  # noqa: E402
-from .observations import ObservationConfig, Observer  # noqa: E402
-from .prior import load_prior, sample_codes, sample_images, train_prior  # noqa: E402
-from .train import fit  # noqa: E402
+from ._version import __version__
+from .api import make_config, train_model
+from .checkpoint import load_model
+from .config import DataConfig, RunConfig, TrainConfig
+from .data import load_dataset
+from .evaluate import evaluate
+from .losses import LossConfig
+from .models import ModelConfig, build_model
+from .observations import ObservationConfig, Observer
+from .prior import load_prior, sample_codes, sample_images, train_prior
+from .train import fit
 
 __all__ = [
-    "DataConfig", "LossConfig", "ModelConfig", "ObservationConfig", "Observer", "RunConfig",
-    "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model", "load_prior",
-    "make_config", "sample_codes", "sample_images", "train_model", "train_prior",
+    "__version__", "DataConfig", "LossConfig", "ModelConfig", "ObservationConfig", "Observer",
+    "RunConfig", "TrainConfig", "build_model", "evaluate", "fit", "load_dataset", "load_model",
+    "load_prior", "make_config", "sample_codes", "sample_images", "train_model", "train_prior",
 ]

@@ -12,6 +12,7 @@ import warnings
 
 from .config import DataConfig, RunConfig, TrainConfig, checked
 from .losses import LossConfig
+from .methods import get_method
 from .models import ModelConfig
 from .observations import ObservationConfig
 from .protocol import protocol_options
@@ -20,25 +21,30 @@ __all__ = ["make_config", "train_model", "default_observation"]
 
 
 def default_observation(method: str, sampler: str | None = None, count: str | None = None,
-                        exponent: float = 40.0, replacement: bool = False,
-                        rate: float = 0.05) -> ObservationConfig:
+                        exponent: float = ObservationConfig.exponent,
+                        replacement: bool = ObservationConfig.replacement,
+                        rate: float = ObservationConfig.rate) -> ObservationConfig:
     """The thesis's conditioning for each method when not given: the multidecoder samples a fixed
     5 % of pixels (exact grid unless another sampler is named; section 3.2.1), the single
-    decoder a power-law count at Gaussian-distributed locations (section 3.3.1)."""
-    if method == "single":
-        return ObservationConfig(sampler or "gaussian", count or "power-law", exponent, rate,
-                                 replacement)
-    return ObservationConfig(sampler or "exact", count or "fixed", exponent, rate, replacement)
+    decoder a power-law count at Gaussian-distributed locations (section 3.3.1). Declared in
+    mtvae/methods.py."""
+    spec = get_method(method)
+    return ObservationConfig(sampler or spec.sampler, count or spec.count, exponent, rate,
+                             replacement)
 
 
-def make_config(dataset: str = "mnist-sample", model: str = "gaussian", config: int = 1,
-                method: str = "baseline", sampler: str | None = None, count: str | None = None,
-                exponent: float = 40.0, softadapt: bool = False, shared_decoder: bool | None = None,
-                epochs: int = 100, limit: int | None = None, seed: int = 0,
-                device: str = "auto", fold: int | None = None, folds: int = 5,
-                data_root: str | None = None, protocol: str = "mtvae",
+def make_config(dataset: str = DataConfig.dataset, model: str = ModelConfig.family,
+                config: int = ModelConfig.config, method: str = ModelConfig.method,
+                sampler: str | None = None, count: str | None = None,
+                exponent: float = ObservationConfig.exponent,
+                softadapt: bool = TrainConfig.softadapt, shared_decoder: bool | None = None,
+                epochs: int = TrainConfig.epochs, limit: int | None = DataConfig.limit,
+                seed: int = TrainConfig.seed, device: str = TrainConfig.device,
+                fold: int | None = DataConfig.fold, folds: int = DataConfig.folds,
+                data_root: str | None = DataConfig.root, protocol: str = TrainConfig.protocol,
                 **options) -> RunConfig:
-    """A :class:`RunConfig` from flat keyword arguments (the CLI's flags).
+    """A :class:`RunConfig` from flat keyword arguments (the CLI's flags); the defaults are the
+    config fields' (:class:`DataConfig`, :class:`TrainConfig`, ...).
 
     ``protocol="thesis"`` sets the switches that repeat the thesis code's protocol
     (:data:`mtvae.protocol.THESIS_OPTIONS`, plus its VQ decoders); options given here explicitly
@@ -102,16 +108,16 @@ def _ignored(method: str, sampler, count, exponent):
     """(sampler, count, exponent) without what ``method`` ignores: a baseline draws no pixels,
     a fixed count has no exponent. Ignored values given are warned about and not stored, so the
     same run asked for without them is recognised as the same."""
-    default, dropped = ObservationConfig().exponent, []
-    if method == "baseline":
+    default, dropped, spec = ObservationConfig().exponent, [], get_method(method)
+    if not spec.conditioned:
         dropped = [f"{k}={v!r}" for k, v in (("sampler", sampler), ("count", count)) if v]
         sampler = count = None
-    fixed = (count or ("power-law" if method == "single" else "fixed")) == "fixed"
-    if exponent != default and (method == "baseline" or fixed):
+    fixed = (count or spec.count) == "fixed"
+    if exponent != default and (not spec.conditioned or fixed):
         dropped.append(f"exponent={exponent!r}")
         exponent = default
     if dropped:
         warnings.warn(f"{', '.join(dropped)} ignored by the {method} (it "
-                      f"{'sees no known pixels' if method == 'baseline' else 'has a fixed count'}"
+                      f"{'has a fixed count' if spec.conditioned else 'sees no known pixels'}"
                       "); not stored", stacklevel=3)
     return sampler, count, exponent

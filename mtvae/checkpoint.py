@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from ._version import __version__
 from .config import RunConfig
 from .models import build_model
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from .losses import LossConfig
 from .models import ModelConfig
 from .observations import ObservationConfig
+from .protocol import PROTOCOLS
 
-__all__ = ["DataConfig", "TrainConfig", "RunConfig", "checked", "check_fields"]
+__all__ = ["DataConfig", "TrainConfig", "RunConfig", "checked", "check_fields", "option", "like"]
 
 _WORDS = {"int": "an integer", "float": "a number", "bool": "True or False", "str": "a string",
           "None": "None"}
@@ -45,6 +46,25 @@ def checked(name: str, value, annotation):
                      f"({type(value).__name__})")
 
 
+def option(default, help: str, **meta):
+    """A dataclass field with ``default`` and the text of its command-line option: mtvae.cli
+    builds the option from the field (name, type, default) and this ``help``. ``meta``: ``flag``
+    (the option's name when not ``--field-name``, or ``--no-field-name`` for a field that is
+    True), ``flag_help`` (the help of such a ``--no-...`` flag; default "no " + help) and
+    ``choices``."""
+    return field(default=default, metadata={"help": help, **meta})
+
+
+def like(cls, name: str, **meta):
+    """A field with the default and option text of field ``name`` of dataclass ``cls``
+    (``meta`` changes some of it): settings that repeat a config field take its default from
+    there, so every default is written once."""
+    f = cls.__dataclass_fields__[name]
+    default = {"default": f.default} if f.default is not MISSING else {
+        "default_factory": f.default_factory}
+    return field(**default, metadata={**f.metadata, **meta})
+
+
 def check_fields(obj) -> None:
     """Check (and convert, see :func:`checked`) every simply typed field of a dataclass."""
     for f in fields(obj):
@@ -55,13 +75,16 @@ def check_fields(obj) -> None:
 class DataConfig:
     """Which images a run trains on and how they are split (thesis section 3.4.1)."""
 
-    dataset: str = "mnist-sample"  # mnist, cifar10, ... (data.DATASETS), folder:PATH, tensor:NAME
-    root: str | None = None  # data folder; None: $MTVAE_DATA or ./data
+    # data.DATASETS, folder:PATH, tensor:NAME (mtvae.images)
+    dataset: str = option("mnist-sample", "mnist | fashion-mnist | cifar10 | celeba | "
+                          "mnist-sample | folder:PATH (your own PNG/JPEG images)")
+    root: str | None = option(None, "data folder (None: $MTVAE_DATA, else ./data)",
+                              flag="--data-root")
     download: bool = True  # let torchvision fetch missing files
     celeba_crop: bool = False  # centre-crop CelebA before resizing (the thesis did not)
-    limit: int | None = None  # use a seeded subset of this many training images (quick profile)
-    fold: int | None = None  # hold out this fold of a k-fold split; None trains on the whole pool
-    folds: int = 5  # k of the k-fold split (thesis section 4.3)
+    limit: int | None = option(None, "train on a seeded subset of N images (quick profile)")
+    fold: int | None = option(None, "hold out this fold of --folds (None: the whole pool)")
+    folds: int = option(5, "k of the k-fold split (thesis section 4.3: 5)")
     shuffle_folds: bool = True  # False: the thesis's contiguous, unshuffled folds
     val_fraction: float = 0.5  # share of the official test split used for best-epoch selection
     split_seed: int = 0  # seeds folds, the validation half and the limit subset
@@ -81,28 +104,34 @@ class DataConfig:
 class TrainConfig:
     """Optimisation settings (thesis section 3.4.3 and docs/thesis_code.md#training)."""
 
-    epochs: int = 100  # thesis: 100 epochs
-    batch_size: int = 128  # thesis: 128
-    lr: float = 1e-3  # thesis: AdamW, learning rate 1e-3
+    epochs: int = option(100, "training epochs; the best validation epoch is kept (thesis "
+                         "section 3.4.3: 100)")
+    batch_size: int = option(128, "batch size (thesis section 3.4.3: 128)")
+    lr: float = option(1e-3, "AdamW learning rate (thesis section 3.4.3: 1e-3)")
     weight_decay: float = 0.01  # torch's AdamW default, which the thesis code used
-    seed: int = 0  # seeds initial weights, shuffling, masks and reparameterisation noise
-    device: str = "auto"  # auto: cuda, then mps, then cpu
-    amp: bool = True  # bf16 autocast on CUDA (the quantizer stays in fp32); ignored elsewhere
+    seed: int = option(0, "seeds initial weights, shuffling, masks and reparameterisation noise")
+    device: str = option("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:1 | mps")
+    amp: bool = option(True, "bf16 autocast on CUDA (the quantizer stays in fp32); ignored "
+                       "elsewhere")
     shuffle: bool = True  # shuffle training batches each epoch (the thesis's CV did not)
     drop_last: bool = False  # drop the last, smaller batch (static shapes for torch.compile)
     eval_batch_size: int = 1000  # evaluation only; does not change any metric
     eval_sample_z: bool = False  # Gaussian: evaluate with a sampled z as the thesis code did
-    softadapt: bool = False  # SoftAdapt loss balancing (thesis section 4.1)
+    softadapt: bool = option(False, "SoftAdapt loss balancing (thesis section 4.1)")
     softadapt_beta: float | None = None  # None: 1e-4 Gaussian, 5e-3 VQ (thesis code)
     softadapt_window: int = 100  # steps per weight update (the thesis code: 101)
     softadapt_order: int = 1  # finite-difference order over the window (see mtvae.softadapt)
     # Weights before the first update: 'uniform' 1/n each (they sum to 1 like every later
     # update); 'ones', 1 each, as the thesis code started (torch.ones(3)).
     softadapt_init: str = "uniform"
-    protocol: str = "mtvae"  # the protocol make_config applied: 'mtvae' | 'thesis' (a label)
-    compile: bool = False  # torch.compile the model (GPU; costs tens of seconds per shape)
+    # The protocol make_config applied (recorded as a label; mtvae.protocol sets its switches).
+    protocol: str = option("mtvae", "thesis: repeat the thesis code's protocol (contiguous folds, "
+                           "unshuffled batches, pixel draws with replacement, sampled-z "
+                           "evaluation, its VQ decoders, SoftAdapt's window and initial weights, "
+                           "fp32); mtvae: our corrected defaults", choices=PROTOCOLS)
+    compile: bool = option(False, "torch.compile the model (GPU; costs tens of seconds per shape)")
     channels_last: bool = False  # channels_last memory format (helps 64x64 convs)
-    progress: bool = True  # tqdm progress bar
+    progress: bool = option(True, "progress bar (tqdm)")
     check_every: int = 25  # steps between NaN/inf checks and progress updates (one sync each)
     tensorboard: bool = False  # also log to <out>/tensorboard (mtvae.logs; metrics.csv always)
 
@@ -161,7 +190,7 @@ class RunConfig:
         """Fields (section.name) whose values differ, cosmetic ones excluded."""
         a, b = self.to_dict(), other.to_dict()
         ignored = set(self.COSMETIC)  # and what the method ignores, whatever was stored:
-        if a["model"]["method"] == b["model"]["method"] == "baseline":  # no known pixels
+        if self.model.method == other.model.method and not self.model.spec.conditioned:  # no m
             ignored |= {("observation", name) for name in a["observation"]}
         elif a["observation"]["count"] == b["observation"].get("count") == "fixed":
             ignored.add(("observation", "exponent"))

@@ -22,13 +22,13 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from .checkpoint import atomic_write_json, ensure_writable_dir, environment
-from .config import RunConfig, check_fields
+from .config import DataConfig, RunConfig, TrainConfig, check_fields, like, option
 from .data import ImageData, dataset_key, load_dataset
 from .grid import ROWS, select_rows
 from .models import build_model
@@ -41,40 +41,59 @@ __all__ = ["Job", "Settings", "plan", "parse_shard", "shard", "job_config", "run
 
 logger = logging.getLogger("mtvae")
 FORMAT = 1  # version of the fold-result JSON layout (see mtvae.store)
+KEEP = ("all", "model", "none")  # what a finished fold's run folder may keep (Settings.keep)
 
 
 @dataclass
 class Settings:
-    """What every job of a sweep shares. Workers of one sharded sweep must use the same."""
+    """What every job of a sweep shares. Workers of one sharded sweep must use the same.
 
-    folds: int = 5  # thesis: 5-fold cross-validation (section 4.3)
-    epochs: int = 100  # thesis: 100 epochs per fold, best epoch by validation loss
-    limit: int | None = None  # k-fold over a seeded subset of N training images (quick runs)
-    seed: int = 0  # seeds initial weights, batch order, masks (see same_init)
+    Each field with a command-line option (``python -m mtvae crossval``) is built from it; the
+    defaults are those of the config fields they repeat (:func:`mtvae.config.like`)."""
+
+    folds: int = like(DataConfig, "folds")  # thesis: 5-fold cross-validation (section 4.3)
+    # thesis: 100 epochs per fold, best epoch by validation loss
+    epochs: int = like(TrainConfig, "epochs", help="epochs per fold; the best validation epoch "
+                       "is kept (thesis section 4.3: 100)")
+    limit: int | None = like(DataConfig, "limit", help="k-fold over a seeded subset of N "
+                             "training images (quick runs)")
+    seed: int = like(TrainConfig, "seed", help="initial weights, batch order, masks (see "
+                     "--per-fold-seeds)")
     # True: every fold starts from the weights the row's seed gives and trains with that seed,
     # as the thesis restored one initial checkpoint per fold (docs/thesis_code.md#crossval-loop).
     # False: fold k uses seed + k for everything, so the spread includes initialisation.
-    same_init: bool = True
-    protocol: str = "mtvae"  # 'thesis': the thesis code's switches (mtvae.protocol); 'mtvae'
-    device: str = "auto"
-    data_root: str | None = None
+    same_init: bool = option(True, "every fold starts from the same initial weights (thesis)",
+                             flag="--per-fold-seeds", flag_help="fold k uses seed + k (own "
+                             "initial weights) instead of the same ones")
+    protocol: str = like(TrainConfig, "protocol")  # 'thesis': the thesis code's switches
+    device: str = like(TrainConfig, "device")
+    data_root: str | None = like(DataConfig, "root")
     # Files kept in a finished fold's run folder: 'none' (the JSON result suffices; the
     # conditioned models are large: a VQ config 3 multidecoder on CelebA has 544 M parameters,
     # 2 GB per fold, docs/thesis_code.md#parameter-counts), the best-epoch 'model', or 'all'
     # (+ checkpoint).
-    keep: str = "none"
+    keep: str = option("none", "what stays in a finished fold's run folder: nothing (the JSON "
+                       "has the results), the best-epoch model.pt, or all (with checkpoint.pt)",
+                       choices=KEEP)
     options: dict = field(default_factory=dict)  # more make_config options: lr, progress, ...
+
+    @classmethod
+    def from_options(cls, **options) -> Settings:
+        """Settings from flat keywords: its own fields by name, the rest into ``options``."""
+        own = {f.name for f in fields(cls)} - {"options"}
+        extra = {k: options.pop(k) for k in list(options) if k not in own}
+        return cls(**options, options={**extra.pop("options", {}), **extra})
 
     def __post_init__(self) -> None:
         check_fields(self)  # folds="5" is a ValueError naming folds, not a TypeError
-        if self.keep not in ("all", "model", "none"):
+        if self.keep not in KEEP:
             raise ValueError(f"keep must be 'all', 'model' or 'none', got {self.keep!r}")
         check_protocol(self.protocol)
         if self.folds < 2:
             raise ValueError(f"cross-validation needs at least 2 folds, got {self.folds}")
 
 
-def plan(datasets: str | list[str], rows="all", folds: int = 5) -> list[Job]:
+def plan(datasets: str | list[str], rows="all", folds: int = Settings.folds) -> list[Job]:
     """All jobs in canonical order: datasets sorted, rows in grid order, folds ascending."""
     names = sorted({dataset_key(d) for d in ([datasets] if isinstance(datasets, str)
                                               else datasets)})
@@ -228,25 +247,24 @@ def _tidy(run_dir: Path, keep: str) -> None:
         (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # optimizer state: 3x the model
 
 
-def run_rows(dataset: str | list[str] = "mnist-sample", rows="all",
-             results: str | os.PathLike = "results", *, folds: int = 5, epochs: int = 100,
-             limit: int | None = None, seed: int = 0, same_init: bool = True,
-             protocol: str = "mtvae", thesis_protocol: bool = False, device: str = "auto",
-             shard_spec=None,
-             data: ImageData | None = None, keep: str = "none", keep_going: bool = False,
-             data_root: str | None = None, callback=None, log=logger.info, **options) -> dict:
+def run_rows(dataset: str | list[str] = DataConfig.dataset, rows="all",
+             results: str | os.PathLike = "results", *, thesis_protocol: bool = False,
+             shard_spec=None, data: ImageData | None = None, keep_going: bool = False,
+             callback=None, log=logger.info, **settings) -> dict:
     """Cross-validate ``rows`` (names, patterns, 'all', 'sweep'; see :func:`mtvae.grid.select_rows`)
     into the store ``results``: the one-line entry point for notebooks and the CLI.
 
+    settings:   :class:`Settings` fields by name (``folds=5``, ``epochs=100``, ``seed``,
+                ``same_init``, ``protocol``, ``device``, ``data_root``, ``keep``; their defaults)
+                and further make_config options, e.g. ``lr=3e-4``, ``progress=False``.
     protocol:   'thesis' (what the thesis code ran; ``thesis_protocol=True`` is the older
                 spelling) or 'mtvae' (our corrected defaults); see :mod:`mtvae.protocol`.
     shard_spec: (i, n) or 'i/n' to run only this worker's part of the jobs.
-    options:    further make_config options, e.g. ``lr=3e-4``, ``progress=False``.
     """
-    settings = Settings(folds, epochs, limit, seed, same_init,
-                        "thesis" if thesis_protocol else protocol, device, data_root, keep,
-                        options)
-    jobs = plan(dataset, rows, folds)
+    if thesis_protocol:
+        settings["protocol"] = "thesis"
+    settings = Settings.from_options(**settings)
+    jobs = plan(dataset, rows, settings.folds)
     if isinstance(shard_spec, str):
         shard_spec = parse_shard(shard_spec)
     if shard_spec is not None:

@@ -3,41 +3,31 @@ and the validation objective that picks the best epoch (thesis section 3.4.3).""
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 
 from .config import RunConfig
 from .data import to_float
+from .loop import autocast, batches
 from .losses import MetricAccumulator
 from .observations import Observer
 
-__all__ = ["evaluate", "selection_loss", "batches", "autocast"]
-
-
-def batches(n: int, batch_size: int, drop_last: bool):
-    stop = n - n % batch_size if drop_last and n >= batch_size else n
-    for i in range(0, stop, batch_size):
-        yield i, min(i + batch_size, n)
-
-
-def autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+__all__ = ["evaluate", "selection_loss"]
 
 
 def selection_loss(metrics: dict, config: RunConfig, image_numel: int) -> float:
     """The training objective on the validation set with fixed weights (no SoftAdapt weights),
-    per image: the quantity whose minimum picks the best epoch (thesis section 3.4.3)."""
-    lc, method = config.loss, config.model.method
+    per image: the quantity whose minimum picks the best epoch (thesis section 3.4.3). Its
+    terms are the method's training terms (mtvae/methods.py): the single decoder's m = 0
+    reconstruction is reported but not selected on."""
+    lc, terms = config.loss, config.model.spec.terms
     scale = image_numel if config.model.family == "gaussian" else 1  # Gaussian: summed MSE
     latent = metrics["kl"] if config.model.family == "gaussian" else metrics["vq"]
     total = lc.beta * latent
-    if method in ("baseline", "multidecoder"):
+    if "recon" in terms:
         total += lc.w1 * metrics["recon"] * scale
-    if method in ("multidecoder", "single"):
+    if "recon_cond" in terms:
         total += lc.w2 * metrics["recon_cond"] * scale
     return total
 
@@ -58,7 +48,7 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, config: RunConfig,
     acc = MetricAccumulator(family, config.loss.commitment,
                             getattr(model, "num_embeddings", 0) if family == "vq" else 0)
     gen = torch.Generator(device=device).manual_seed(seed)
-    needs_m = config.model.method != "baseline"
+    needs_m = config.model.spec.conditioned
     if needs_m and observer is None:
         observer = Observer(config.observation, tuple(images.shape[1:]))
     bs = batch_size or config.train.eval_batch_size

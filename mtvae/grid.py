@@ -28,15 +28,16 @@ import fnmatch
 from dataclasses import dataclass
 
 from .api import make_config
-from .config import RunConfig
+from .config import RunConfig, TrainConfig
 
-__all__ = ["FAMILY_NAMES", "Row", "TABLE_ROWS", "SWEEP_ROWS", "SPATIAL_ROWS", "SWEEP_EXPONENTS", "ROWS", "select_rows",
-           "thesis_dataset"]
+__all__ = ["FAMILY_NAMES", "Row", "TABLE_ROWS", "SWEEP_ROWS", "SPATIAL_ROWS", "SWEEP_EXPONENTS",
+           "ROWS", "select_rows", "thesis_dataset"]
 
 # docs/thesis_code.md#sweep
 SWEEP_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)
 
-FAMILY_NAMES = {"gaussian": "Gaussian VAE", "vq": "VQ-VAE"}  # as the thesis table spells them
+# The families' display names, as the thesis table spells them (tables, labels, plot titles)
+FAMILY_NAMES = {"gaussian": "Gaussian VAE", "vq": "VQ-VAE"}
 _THESIS_DATASET = {"mnist": "MNIST", "mnist-sample": "MNIST", "cifar10": "CIFAR10",
                    "celeba": "CelebA"}
 
@@ -85,7 +86,7 @@ class Row:
             return model, self.config, "Multi Decoder", params + tail
         return model, self.config, "Single Decoder", f"{params}, Exponent={self.exponent}" + tail
 
-    def run_config(self, dataset: str, *, protocol: str = "mtvae",
+    def run_config(self, dataset: str, *, protocol: str = TrainConfig.protocol,
                    thesis_protocol: bool = False, **kwargs) -> RunConfig:
         """This row as a RunConfig; ``kwargs`` go to :func:`mtvae.make_config` (epochs, fold,
         folds, limit, seed, device, lr, ...). ``protocol="thesis"`` (``thesis_protocol=True`` is

@@ -197,15 +197,3 @@ def custom_info(name: str):
     data = load_custom(name, progress=False)
     where = custom_key(name).partition(":")[2].split(":")[0]
     return DatasetInfo(tuple(data.shape), f"your own images ({name})", (), where)
-
-
-def add_image_arguments(parser) -> None:
-    """``--size``, ``--channels`` and ``--crop`` for ``--dataset folder:PATH``."""
-    parser.add_argument("--size", type=int, default=None,
-                        help="folder:PATH datasets: resize to SIZE x SIZE (VQ-VAE: a multiple "
-                        "of 4)")
-    parser.add_argument("--channels", type=int, default=None, choices=[1, 3],
-                        help="folder:PATH datasets: 1 (grey) or 3 (RGB); default: 1 if every "
-                        "image is grey")
-    parser.add_argument("--crop", action="store_true",
-                        help="folder:PATH datasets: centre-crop to a square before resizing")

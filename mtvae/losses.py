@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.nn import functional as F
 
+from .methods import get_method
 from .models.outputs import Outputs
 
 __all__ = ["LossConfig", "training_terms", "objective", "MetricAccumulator", "kl_divergence"]
@@ -46,10 +47,10 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def training_terms(family: str, method: str, x: torch.Tensor, out: Outputs,
                    config: LossConfig | None = None) -> dict[str, torch.Tensor]:
-    """The objective's unweighted components, in training units, for ``method``.
-
-    baseline -> {recon, latent}; multidecoder -> {recon, recon_cond, latent};
-    single -> {recon_cond, latent} (the single decoder trains on the conditioned output only).
+    """The objective's unweighted components, in training units, for ``method``: the terms
+    mtvae/methods.py declares, in its order (baseline -> {recon, latent}; multidecoder ->
+    {recon, recon_cond, latent}; single -> {recon_cond, latent}: the single decoder trains on
+    the conditioned output only).
     """
     config = config or LossConfig()
     x = x.float()
@@ -66,16 +67,15 @@ def training_terms(family: str, method: str, x: torch.Tensor, out: Outputs,
     else:
         raise ValueError(f"unknown model family {family!r}")
     terms: dict[str, torch.Tensor] = {}
-    if method in ("baseline", "multidecoder"):
-        if out.recon is None:
-            raise ValueError("the model returned no unconditioned reconstruction")
-        terms["recon"] = rec(out.recon)
-    if method in ("multidecoder", "single"):
-        if out.recon_cond is None:
-            raise ValueError(f"method {method!r} trains on the conditioned reconstruction: pass m "
-                             "to the model")
-        terms["recon_cond"] = rec(out.recon_cond)
-    terms["latent"] = latent
+    for name in get_method(method).terms:
+        if name == "latent":
+            terms[name] = latent
+        elif getattr(out, name) is None:
+            raise ValueError("the model returned no unconditioned reconstruction" if name == "recon"
+                             else f"method {method!r} trains on the conditioned reconstruction: "
+                             "pass m to the model")
+        else:
+            terms[name] = rec(getattr(out, name))  # recon or recon_cond
     return terms
 
 

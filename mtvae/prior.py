@@ -4,7 +4,9 @@ The thesis trains the VQ-VAE's encoder, codebook and decoder (first stage) and d
 never trained, the prior p(z) over the discrete codes (second stage: sections 2.2.2, 2.5.1,
 3.2.3; docs/thesis_code.md#prior). Here the frozen VQ-VAE encodes its training split once, a
 :class:`~mtvae.models.pixelcnn.GatedPixelCNN` learns those code maps with cross-entropy, and
-the best epoch by validation NLL is kept. Samples from the prior decode to new images.
+the best epoch by validation NLL is kept. Samples from the prior decode to new images. The
+epochs (checkpoints, resume, best epoch, Ctrl-C and SIGTERM, divergence checks) are the loop the
+VAE trainer uses too (mtvae/loop.py).
 
     prior = mtvae.train_prior("runs/vq1", out="runs/vq1/prior", epochs=20)
     prior.metrics["test"]["nll_bits"]       # held-out bits per code; uniform would be log2 K
@@ -18,36 +20,23 @@ VQ-VAE nor the prior ever saw.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
-from .checkpoint import (
-    atomic_save,
-    atomic_write_json,
-    cpu_state,
-    ensure_writable_dir,
-    environment,
-    load_checkpoint,
-    load_model,
-    set_aside,
-)
+from .checkpoint import atomic_save, atomic_write_json, environment, load_checkpoint, load_model
 from .config import DataConfig
 from .data import ImageData, load_dataset, make_splits, to_float
+from .loop import Loop, autocast, resume_state, run_folder
 from .models.pixelcnn import GatedPixelCNN, PixelCNNConfig
 from .models.vq import VQVAE
-from .recovery import catch_sigterm
 from .train import resolve_device
 
 __all__ = ["PriorConfig", "Prior", "extract_codes", "prior_nll", "train_prior", "load_prior",
            "sample_codes", "sample_images"]
-
-log = logging.getLogger("mtvae")
 
 CHECKPOINT, PRIOR, METRICS = "checkpoint.pt", "prior.pt", "metrics.json"
 
@@ -193,25 +182,19 @@ def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: 
         raise ValueError(f"num_classes must be the codebook size {model.num_embeddings}; leave "
                          "it out to take it from the VQ-VAE")
     config.pixelcnn = replace(config.pixelcnn, num_classes=model.num_embeddings)
-    out = Path(out) if out is not None else None
-    if out is not None:
-        ensure_writable_dir(out, "--out")
-        if not resume and (moved := set_aside(out, (CHECKPOINT, PRIOR, METRICS))) is not None:
-            log.warning("resume=False / --no-resume: moved the previous prior in %s to %s", out,
-                        moved)
-        if resume and (out / PRIOR).exists():
-            done = load_prior(out, vq=model, device=device)
-            if len(done.history) >= config.epochs and not done.config.differences(config):
-                return done  # else: more epochs (resumed from the checkpoint) or a clash below
+    out = run_folder(out, resume, (CHECKPOINT, PRIOR, METRICS), "prior")
+    if out is not None and resume and (out / PRIOR).exists():
+        done = load_prior(out, vq=model, device=device)
+        if len(done.history) >= config.epochs and not done.config.differences(config):
+            return done  # else: more epochs (resumed from the checkpoint) or a clash below
 
     codes = _code_splits(model, run_config, data, config.limit, data_root)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # the initial weights, then the batch order
     net = GatedPixelCNN(config.pixelcnn).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator(device=device).manual_seed(config.seed + 1)
-    history, best, start = [], {"epoch": -1, "score": math.inf, "state": None}, 0
-    if out is not None and resume and (out / CHECKPOINT).exists():
-        ckpt = load_checkpoint(out / CHECKPOINT, map_location=device)
+
+    def restore(ckpt: dict) -> None:  # resuming: the checkpoint must be this prior's
         clash = PriorConfig.from_options(**ckpt["config"]).differences(config)
         if ckpt["vq"]["codebook_sha1"] != info["codebook_sha1"]:
             clash.append("the VQ-VAE (its codebook differs)")
@@ -220,63 +203,40 @@ def train_prior(vq, out: str | os.PathLike | None = None, *, data=None, resume: 
                              "; use another --out folder, or resume=False / --no-resume")
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
         gen.set_state(ckpt["generator"].cpu())  # the batch order continues where it stopped
 
-    train, amp = codes["train"], config.amp and device.type == "cuda"
-    bar = None
-    if config.progress:
-        from tqdm.auto import tqdm
+    state = resume_state(out, resume, device, restore)
+    train = codes["train"]
 
-        steps = math.ceil(len(train) / config.batch_size)
-        bar = tqdm(total=config.epochs * steps, initial=start * steps, unit="step",
-                   mininterval=1.0, desc=f"prior K={model.num_embeddings}")
-    restore_sigterm = catch_sigterm()  # SIGTERM (preemption) stops like Ctrl-C, epochs kept
-    try:
-        for epoch in range(start, config.epochs):
-            t0, total = time.perf_counter(), torch.zeros((), device=device)
-            order = torch.randperm(len(train), generator=gen, device=device)
-            for i in range(0, len(train), config.batch_size):
-                batch = train[order[i:i + config.batch_size]]
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                    loss = net.train().nll(batch)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(batch)
-                if bar is not None:
-                    bar.update(1)
-            train_nll = float(total) / len(train)  # one host sync per epoch
-            if not math.isfinite(train_nll):
-                raise FloatingPointError(f"the prior's loss became {train_nll} in epoch {epoch}; "
-                                         "lower the learning rate (--lr)")
-            val = prior_nll(net, codes["val"])
-            history.append({"epoch": epoch, "train_nll_nats": train_nll,
-                            "val_nll_nats": val["nll_nats"], "val_nll_bits": val["nll_bits"],
-                            "time_s": time.perf_counter() - t0})
-            if val["nll_nats"] < best["score"]:
-                best = {"epoch": epoch, "score": val["nll_nats"], "state": cpu_state(net)}
-            if bar is not None:
-                bar.set_postfix(val_bits=f"{val['nll_bits']:.3f}", best=best["epoch"])
-            if out is not None:
-                atomic_save({"config": config.to_dict(), "model": net.state_dict(), "vq": info,
-                             "optimizer": opt.state_dict(), "epoch": epoch + 1, "history": history,
-                             "best": best, "generator": gen.get_state()}, out / CHECKPOINT)
-            if callback is not None:
-                callback(epoch, history[-1])
-    finally:
-        restore_sigterm()
-        if bar is not None:
-            bar.close()
-    if best["state"] is not None:
-        net.load_state_dict(best["state"])
+    def step(indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        with autocast(device, config.amp):  # the cross-entropy runs in float32
+            loss = net.nll(train[indices])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"nll_nats": loss}
+
+    def validate() -> dict:
+        val = prior_nll(net, codes["val"])
+        return {"nll_nats": val["nll_nats"], "nll_bits": val["nll_bits"]}
+
+    def save() -> dict:
+        return {"config": config.to_dict(), "model": net.state_dict(), "vq": info,
+                "optimizer": opt.state_dict(), "generator": gen.get_state()}
+
+    Loop(net, step, validate, save, n=len(train), batch_size=config.batch_size,
+         epochs=config.epochs, device=device, out=out, generator=gen, metric="nll_nats",
+         label=f"prior K={model.num_embeddings}" if config.progress else None,
+         callbacks=[callback] if callback is not None else [], resume=resume, lr=config.lr,
+         change_lr=False).run(state)
+    state.load_best(net)
     metrics = {split: prior_nll(net, c) for split, c in codes.items() if split != "train"}
     if out is not None:
-        saved = {"config": config.to_dict(), "vq": info, "best_epoch": best["epoch"],
-                 "metrics": metrics, "history": history}
+        saved = {"config": config.to_dict(), "vq": info, "best_epoch": state.best["epoch"],
+                 "metrics": metrics, "history": state.history}
         atomic_save({**saved, "model": net.state_dict()}, out / PRIOR)
         atomic_write_json({**saved, "environment": environment(device)}, out / METRICS)
-    return Prior(net.eval(), model, config, history, best["epoch"], metrics, out)
+    return Prior(net.eval(), model, config, state.history, state.best["epoch"], metrics, out)
 
 
 def load_prior(path: str | os.PathLike, vq=None, device: str | torch.device = "cpu") -> Prior:

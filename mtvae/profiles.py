@@ -14,29 +14,25 @@ Two profiles:
   (Gaussian 2 and VQ 2, exponents 3-70; docs/thesis_code.md#sweep). Its cross-validation
   (notebook 05) is read from a results store filled beforehand on GPUs, not retrained.
 
-A notebook does ``P = get_profile(PROFILE, DATASET, epochs=EPOCHS, ...)`` and then
-``P.train(RESULTS_DIR, "vq", "single", ...)``: runs land in one folder per profile, dataset and
-data settings, and a finished run is loaded instead of retrained, so later notebooks reuse the
-baselines of earlier ones.
+A profile is plain frozen settings; what a notebook does with one is in :mod:`mtvae.workflow`:
+``P = get_profile(PROFILE, DATASET, epochs=EPOCHS, ...)``, then
+``workflow.train_run(P, RESULTS_DIR, "vq", "single", ...)``. The settings that repeat a config
+field take its default from there (:class:`~mtvae.config.TrainConfig` and the others), so the
+thesis's numbers are written once.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import shlex
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-logger = logging.getLogger("mtvae")
+from .config import DataConfig, TrainConfig
+from .grid import SWEEP_EXPONENTS
+from .models import FAMILIES
+from .models.pixelcnn import PixelCNNConfig
+from .prior import PriorConfig
 
-__all__ = ["PROFILES", "Profile", "Budget", "PriorSettings", "CrossvalSettings", "get_profile",
-           "THESIS_EXPONENTS"]
-
-FAMILIES = ("gaussian", "vq")
-# The thesis's exponent sweep (docs/thesis_code.md#sweep): single decoder, Gaussian
-# sampling, Gaussian config 2 and VQ config 2.
-THESIS_EXPONENTS = (3, 5, 10, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70)
+__all__ = ["PROFILES", "Profile", "Budget", "PriorSettings", "CrossvalSettings", "get_profile"]
 
 
 @dataclass(frozen=True)
@@ -52,15 +48,20 @@ class Budget:
         return f"{n} images x {self.epochs} epochs"
 
 
+THESIS_BUDGET = Budget(None, TrainConfig.epochs)  # section 3.4.3: the whole pool, 100 epochs
+
+
 @dataclass(frozen=True)
 class PriorSettings:
     """Notebook 04's Gated PixelCNN prior over a VQ-VAE's codes (:mod:`mtvae.prior`). The names
-    are :class:`~mtvae.prior.PriorConfig` / ``PixelCNNConfig`` fields, passed through as is."""
+    are :class:`~mtvae.prior.PriorConfig` / ``PixelCNNConfig`` fields, passed through as is, and
+    so are the defaults."""
 
-    n_layers: int = 15  # "a stack of fifteen layers" (thesis 2.5.1; van den Oord et al. 2016)
-    channels: int = 64  # PixelCNNConfig's default for 49-256 codes per map
-    epochs: int = 20  # PriorConfig's default; the epoch with the best validation NLL is kept
-    limit: int | None = None  # codes of a seeded subset of N training images; None: the VQ run's
+    # "a stack of fifteen layers" (thesis 2.5.1; van den Oord et al. 2016): 15
+    n_layers: int = PixelCNNConfig.n_layers
+    channels: int = PixelCNNConfig.channels  # 64, for 49-256 codes per map
+    epochs: int = PriorConfig.epochs  # the epoch with the best validation NLL is kept
+    limit: int | None = PriorConfig.limit  # codes of a seeded subset of N images; None: the run's
 
     def __str__(self) -> str:
         n = "the VQ run's images" if self.limit is None else f"{self.limit:,} images"
@@ -75,244 +76,38 @@ class CrossvalSettings:
     # Grid rows or patterns (mtvae.grid.select_rows); "{vq}" and "{gaussian}" stand for the
     # profile's configurations, so CONFIG = {"vq": 2} cross-validates the vq2 rows.
     rows: tuple = ("all",)
-    budget: Budget = Budget(None, 100)  # per fold: k-fold over `limit` images, `epochs` each
+    budget: Budget = THESIS_BUDGET  # per fold: k-fold over `limit` images, `epochs` each
     train: bool = False  # train the folds missing from the store; False: only read the store
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Settings shared by all notebooks of one profile. :func:`get_profile` builds one."""
+    """Settings shared by all notebooks of one profile. :func:`get_profile` builds one. The
+    defaults are the thesis's, from the config fields (batch 128, validation on half the test
+    pool, 5 folds, seed 0)."""
 
     name: str
     dataset: str
     budgets: dict  # model family -> Budget
-    batch_size: int
-    val_fraction: float  # share of the test pool used for per-epoch validation
+    batch_size: int = TrainConfig.batch_size
+    val_fraction: float = DataConfig.val_fraction  # share of the test pool used for validation
     configs: dict = field(default_factory=dict)  # model family -> thesis configuration number
     exponent: float = 60.0  # single decoder exponent of the thesis curves (Figs. 4.5, 4.6)
     sweep: dict = field(default_factory=dict)  # family -> config for the exponent sweep
-    exponents: tuple = THESIS_EXPONENTS  # the sweep's exponents
-    folds: int = 5  # cross-validation folds (thesis section 4.3)
+    exponents: tuple = SWEEP_EXPONENTS  # the sweep's exponents (docs/thesis_code.md#sweep)
+    folds: int = DataConfig.folds  # cross-validation folds (thesis section 4.3)
     prior: PriorSettings = PriorSettings()
     crossval: CrossvalSettings = CrossvalSettings()
     # Keep checkpoint.pt of finished runs (needed only to continue with more epochs; for the
     # Gaussian multidecoder it is ~350 MB, mostly AdamW state of the dense m layer).
     keep_checkpoints: bool = True
-    seed: int = 0
-    device: str = "auto"
+    seed: int = TrainConfig.seed
+    device: str = TrainConfig.device
     # Every number a notebook sets beside the thesis's comes from the thesis code's protocol
     # (mtvae.protocol); "mtvae" trains with our corrected defaults instead.
     protocol: str = "thesis"
-    data_root: str | None = None  # data folder (None: $MTVAE_DATA or ./data)
+    data_root: str | None = DataConfig.root  # data folder (None: $MTVAE_DATA or ./data)
 
-    @property
-    def label(self) -> str:
-        """One line naming what made a figure (figures/README.md)."""
-        return self.label_for()
-
-    def label_for(self, *sections: str) -> str:
-        """:attr:`label` with the settings of notebook 04 ("prior") or 05 ("crossval") added."""
-        _check_sections(sections)
-        budgets = "; ".join(f"{_NAMES[f]} {b}" for f, b in self.budgets.items())
-        text = (f"{self.name} profile: {self.dataset}, {budgets}, batch {self.batch_size}, "
-                f"seed {self.seed}, protocol {self.protocol}")
-        if "prior" in sections:
-            text += f"; PixelCNN prior {self.prior}"
-        if "crossval" in sections:
-            text += f"; cross-validation {self.folds} folds over {self.crossval.budget} each"
-        return text
-
-    def summary(self, *sections: str) -> str:
-        """The settings as aligned lines (stable text: no device, no paths); ``sections`` adds
-        the settings of notebook 04 ("prior") or 05 ("crossval")."""
-        _check_sections(sections)
-        rows = [("profile", self.name), ("dataset", self.dataset), ("protocol", self.protocol)]
-        rows += [(f"{_NAMES[f]} training", f"config {self.configs[f]}, {b}")
-                 for f, b in self.budgets.items()]
-        rows += [("batch size", self.batch_size), ("validation fraction", self.val_fraction),
-                 ("single decoder exponent", f"{self.exponent:g}"),
-                 ("exponent sweep", ", ".join(f"{_NAMES[k]} config {v}"
-                                              for k, v in self.sweep.items())
-                  + f" at a = {', '.join(f'{a:g}' for a in self.exponents)}"),
-                 ("seed", self.seed)]
-        if "prior" in sections:
-            rows.append(("PixelCNN prior", self.prior))
-        if "crossval" in sections:
-            cv = self.crossval
-            rows += [("cross-validation", f"{self.folds} folds over {cv.budget}"),
-                     ("cross-validated rows", ", ".join(self.crossval_rows())),
-                     ("missing folds", "trained" if cv.train else "not trained (read the store)")]
-        return "\n".join(f"{k:<24}{v}" for k, v in rows)
-
-    def load_data(self, root: str | os.PathLike | None = None):
-        """The profile's dataset as :class:`mtvae.data.ImageData` (decoded once, then cached),
-        from ``root``, else the profile's ``data_root``, else $MTVAE_DATA or ./data."""
-        from .data import load_dataset
-
-        root = self.data_root if root is None else root
-        key = (self.dataset, str(root))
-        if key not in _DATA_CACHE:
-            _DATA_CACHE[key] = load_dataset(self.dataset, root)
-        return _DATA_CACHE[key]
-
-    def validation_images(self, data=None):
-        """The images every run of this profile validates on (uint8, ``(N, C, H, W)``): the
-        same seeded share of the test pool that :func:`mtvae.train.fit` uses."""
-        from .data import make_splits
-
-        data = data if data is not None else self.load_data()
-        return data.test[make_splits(data, val_fraction=self.val_fraction).val]
-
-    def run_dir(self, results_dir: str | os.PathLike, model: str, method: str,
-                config: int | None = None, sampler: str | None = None,
-                exponent: float | None = None, softadapt: bool = False,
-                conditioning: str = "dense") -> Path:
-        """``results_dir/<profile>-<dataset>-n<limit>-b<batch>-s<seed>/<run>``, e.g.
-        ``quick-mnist-sample-n2000-b32-s0-thesis/vq1-single-gaussian-a60`` (``-spatial`` at the
-        end for spatial conditioning, as the grid's rows)."""
-        config = self._config(model, config)
-        from .images import dataset_dir  # your own images: a file-system-safe folder name
-
-        n = "all" if self.budgets[model].limit is None else self.budgets[model].limit
-        group = (f"{self.name}-{dataset_dir(self.dataset)}-n{n}-b{self.batch_size}-s{self.seed}"
-                 f"-{self.protocol}")
-        parts = [f"{model}{config}", method]
-        if method != "baseline":
-            parts.append(sampler or ("gaussian" if method == "single" else "exact"))
-        if method == "single":
-            parts.append(f"a{exponent if exponent is not None else self.exponent:g}")
-        if softadapt:
-            parts.append("softadapt")
-        if conditioning != "dense":
-            parts.append(conditioning)
-        return Path(results_dir) / group / "-".join(parts)
-
-    def train(self, results_dir: str | os.PathLike | None, model: str, method: str = "baseline",
-              *, config: int | None = None, sampler: str | None = None,
-              exponent: float | None = None, softadapt: bool = False, data=None,
-              conditioning: str = "dense", **options):
-        """Train (or load, when finished in ``results_dir``) one run with this profile's
-        settings; returns a :class:`mtvae.train.Result`. ``conditioning="spatial"``: m as
-        feature maps (mtvae.models.spatial). ``options`` go to :func:`mtvae.make_config`."""
-        from .api import train_model
-
-        config = self._config(model, config)
-        exponent = self.exponent if exponent is None else exponent
-        out = None if results_dir is None else self.run_dir(
-            results_dir, model, method, config, sampler, exponent, softadapt, conditioning)
-        budget = self.budgets[model]
-        settings = dict(epochs=budget.epochs, limit=budget.limit, batch_size=self.batch_size,
-                        val_fraction=self.val_fraction, seed=self.seed, device=self.device,
-                        # one progress bar per run while it trains (a notebook: tqdm's widget)
-                        progress=True, protocol=self.protocol, data_root=self.data_root)
-        settings.update(options)
-        result = train_model(self.dataset, out=out,
-                             data=data if data is not None else self.load_data(), model=model,
-                             config=config, method=method, sampler=sampler,
-                             # only the single decoder's power law has an exponent
-                             **({"exponent": exponent} if method == "single" else {}),
-                             softadapt=softadapt, conditioning=conditioning, **settings)
-        if out is not None and not self.keep_checkpoints:
-            # a finished run is reloaded from model.pt + metrics.json; checkpoint.pt is not needed
-            (out / "checkpoint.pt").unlink(missing_ok=True)
-        return result
-
-    def train_prior(self, vq, **options):
-        """Train (or load, when finished) this profile's PixelCNN prior for a VQ run ``vq`` (a
-        :class:`mtvae.train.Result` of :meth:`train`); returns a :class:`mtvae.prior.Prior`.
-
-        It is saved in the run's folder, ``<run>/prior-l<layers>-c<channels>-n<images>-s<seed>``
-        (checkpoint every epoch, so it resumes; more epochs continue it). ``options`` go to
-        :func:`mtvae.prior.train_prior`.
-        """
-        from .prior import train_prior
-
-        s = self.prior
-        settings = dict(n_layers=s.n_layers, channels=s.channels, epochs=s.epochs, limit=s.limit,
-                        seed=self.seed, device=self.device, progress=True)
-        settings.update(options)
-        if getattr(vq, "out_dir", None) is None:
-            return train_prior(vq, None, **settings)
-        n = "run" if settings["limit"] is None else settings["limit"]
-        out = Path(vq.out_dir) / (f"prior-l{settings['n_layers']}-c{settings['channels']}-n{n}"
-                                  f"-s{settings['seed']}")
-        # the run folder (not the in-memory model), so the prior records where its VQ-VAE is
-        return train_prior(vq.out_dir, out, **settings)
-
-    def crossval_rows(self) -> list[str]:
-        """The grid rows (names or patterns) this profile cross-validates."""
-        return [r.format(**self.configs) for r in self.crossval.rows]
-
-    def crossval_store(self, results_dir: str | os.PathLike, protocol: str | None = None
-                       ) -> Path:
-        """The results store of this profile's cross-validation, named by the settings that
-        every fold of one store must share: ``results_dir/crossval-<profile>-n<limit>-e<epochs>
-        -b<batch>-s<seed>-<protocol>`` (the datasets are folders inside it)."""
-        b = self.crossval.budget
-        n = "all" if b.limit is None else b.limit
-        return Path(results_dir) / (f"crossval-{self.name}-n{n}-e{b.epochs}-b{self.batch_size}"
-                                    f"-s{self.seed}-{protocol or self.protocol}")
-
-    def crossval_command(self, store: str | os.PathLike) -> str:
-        """The command line that fills ``store`` with this profile's folds (add ``--shard i/n``
-        to split it over GPUs or a SLURM array, docs/crossval.md)."""
-        b = self.crossval.budget
-        args = ["python -m mtvae crossval", f"--dataset {shlex.quote(self.dataset)}",
-                "--rows " + " ".join(shlex.quote(r) for r in self.crossval_rows()),
-                f"--folds {self.folds}", f"--epochs {b.epochs}", f"--batch-size {self.batch_size}",
-                f"--seed {self.seed}", f"--protocol {self.protocol}"]
-        if b.limit is not None:
-            args.append(f"--limit {b.limit}")
-        if self.data_root is not None:
-            args.append(f"--data-root {shlex.quote(str(self.data_root))}")
-        return " ".join(args + ["--no-progress", f"--results {shlex.quote(str(store))}"])
-
-    def run_crossval(self, results_dir: str | os.PathLike | None = None, *,
-                     store: str | os.PathLike | None = None, train: bool | None = None,
-                     log=None):
-        """Cross-validate this profile's rows and return Table 4.1 of the finished ones
-        (:func:`mtvae.report.table`, beside the thesis's numbers).
-
-        Folds already in the store (``store``, default :meth:`crossval_store`) are read, not
-        retrained. Where the other protocol's store (:meth:`crossval_store` with it) holds folds
-        of these rows, the table shows its means and the change per row beside ours. Missing folds are trained when ``train`` (None: the profile's setting; the
-        full profile only reads); otherwise ``log`` names the command that fills the store, and
-        None is returned while the store holds no fold of these rows.
-        """
-        from . import crossval, report
-
-        log = log or logger.info
-        if store is None:
-            if results_dir is None:
-                raise ValueError("pass results_dir (the notebooks' RESULTS_DIR) or store")
-            store = self.crossval_store(results_dir)
-        rows, b = self.crossval_rows(), self.crossval.budget
-        jobs = crossval.plan(self.dataset, rows, self.folds)
-        todo = crossval.missing(jobs, store)
-        if todo and (self.crossval.train if train is None else train):
-            crossval.run_rows(self.dataset, rows, store, folds=self.folds, epochs=b.epochs,
-                              limit=b.limit, seed=self.seed, device=self.device,
-                              data=self.load_data(), batch_size=self.batch_size, progress=True,
-                              protocol=self.protocol, data_root=self.data_root, log=log)
-        elif todo:
-            log(f"{len(todo)} of {len(jobs)} fold runs are not in {store}. Fill it with\n  "
-                f"{self.crossval_command(store)}")
-            if len(todo) == len(jobs):
-                return None
-        other = self.crossval_store(results_dir, "mtvae" if self.protocol == "thesis"
-                                    else "thesis") if results_dir is not None else None
-        compare = other if other is not None and any(
-            j not in crossval.missing(jobs, other) for j in jobs) else None
-        return report.table(store, self.dataset, rows, compare=compare)
-
-    def _config(self, model: str, config: int | None) -> int:
-        if model not in FAMILIES:
-            raise ValueError(f"unknown model family {model!r}; choose one of {FAMILIES}")
-        return self.configs[model] if config is None else config
-
-
-_NAMES = {"gaussian": "Gaussian VAE", "vq": "VQ-VAE"}
-_DATA_CACHE: dict = {}
 
 PROFILES = {
     # Sized for all five notebooks in <= 15 minutes on 2 CPU cores (docs/notebooks.md).
@@ -333,18 +128,18 @@ PROFILES = {
                          rows=("vq{vq}-baseline", "vq{vq}-multi-exact", "vq{vq}-multi-uniform",
                                "vq{vq}-single-gaussian-a40", "vq{vq}-single-gaussian-a60"),
                          budget=Budget(4000, 5), train=True)),
-    # Thesis sections 3.4.3 and 4.3; configurations of the thesis figures.
+    # Thesis sections 3.4.3 and 4.3 (batch 128, half the test pool validates, 5 folds: the
+    # Profile defaults); configurations of the thesis figures.
     "full": Profile(name="full", dataset="mnist",
-                    budgets={"gaussian": Budget(None, 100), "vq": Budget(None, 100)},
-                    batch_size=128, val_fraction=0.5, configs={"gaussian": 2, "vq": 3},
-                    exponent=60.0, sweep={"gaussian": 2, "vq": 2}, exponents=THESIS_EXPONENTS,
-                    folds=5,
-                    # the paper's architecture; more epochs than the 7x7 MNIST default, for the
-                    # 8x8 and 16x16 code maps of CIFAR-10 and CelebA (the best epoch is kept)
-                    prior=PriorSettings(n_layers=15, channels=64, epochs=30),
+                    budgets={"gaussian": THESIS_BUDGET, "vq": THESIS_BUDGET},
+                    configs={"gaussian": 2, "vq": 3}, exponent=60.0,
+                    sweep={"gaussian": 2, "vq": 2}, exponents=SWEEP_EXPONENTS,
+                    # the paper's architecture (PriorSettings' defaults); more epochs than the
+                    # 7x7 MNIST default, for the 8x8 and 16x16 code maps of CIFAR-10 and CelebA
+                    # (the best epoch is kept)
+                    prior=PriorSettings(epochs=30),
                     # all 45 rows x 5 folds x 100 epochs, run beforehand (docs/crossval.md)
-                    crossval=CrossvalSettings(rows=("all",), budget=Budget(None, 100),
-                                              train=False)),
+                    crossval=CrossvalSettings(rows=("all",), budget=THESIS_BUDGET, train=False)),
 }
 
 
@@ -395,12 +190,6 @@ def get_profile(name: str = "quick", dataset: str | None = None, *, epochs: int 
     if data_root is not None:
         changes["data_root"] = str(data_root)
     return replace(p, **changes)
-
-
-def _check_sections(sections) -> None:
-    unknown = set(sections) - {"prior", "crossval"}
-    if unknown:
-        raise ValueError(f"unknown section(s) {sorted(unknown)}; use 'prior' or 'crossval'")
 
 
 def _override(budget: Budget, epochs: int | None, limit) -> Budget:

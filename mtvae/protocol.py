@@ -13,8 +13,7 @@ in ``TrainConfig.protocol`` (and so in every metrics.json and fold result).
 
 from __future__ import annotations
 
-__all__ = ["PROTOCOLS", "THESIS_OPTIONS", "protocol_options", "check_protocol",
-           "add_protocol_argument", "amp_option"]
+__all__ = ["PROTOCOLS", "THESIS_OPTIONS", "protocol_options", "check_protocol"]
 
 PROTOCOLS = ("thesis", "mtvae")
 
@@ -48,19 +47,3 @@ def protocol_options(protocol: str, family: str, method: str) -> dict:
     if family == "vq" and method == "baseline":
         opts["thesis_baseline_decoder"] = True  # un-mirrored, smaller decoder (#vq-baseline)
     return opts
-
-
-def add_protocol_argument(parser) -> None:
-    """``--protocol {thesis,mtvae}`` and its older alias ``--thesis-protocol``."""
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="mtvae",
-                        help="thesis: repeat the thesis code's protocol (contiguous folds, "
-                        "unshuffled batches, pixel draws with replacement, sampled-z "
-                        "evaluation, its VQ decoders, SoftAdapt's window and initial weights, "
-                        "fp32); mtvae: our corrected defaults")
-    parser.add_argument("--thesis-protocol", dest="protocol", action="store_const",
-                        const="thesis", help="the same as --protocol thesis")
-
-
-def amp_option(args) -> dict:
-    """``amp=False`` when --no-amp was given; otherwise leave it to the protocol's default."""
-    return {"amp": False} if getattr(args, "no_amp", False) else {}

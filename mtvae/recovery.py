@@ -100,13 +100,20 @@ def check_final(metrics: dict, out: Path | None) -> None:
                 f"{where} images for NaN or infinite values{kept}")
 
 
-def after_divergence(out: Path | None, kept: int, lr: float) -> str:
-    """What is left after a divergence, and how to go on from it."""
+def after_divergence(out: Path | None, kept: int, lr: float, change_lr: bool = True) -> str:
+    """What is left after a divergence, and how to go on from it. ``change_lr``: the run can
+    continue from its checkpoint with another learning rate (the VAE trainer's --change-lr;
+    the PixelCNN prior has none, so it starts over)."""
     if out is None:
         return "Nothing was saved (no run folder): retrain with a lower learning rate."
     if not kept:
         return (f"No epoch finished, so {out} holds no checkpoint of this run: rerun with a "
                 f"lower learning rate (e.g. --lr {lr / 10:g}).")
+    if not change_lr:
+        return (f"Epochs 0-{kept - 1} are kept in {out / CHECKPOINT}, but they cannot continue "
+                f"with another learning rate: rerun with a lower one and --no-resume (e.g. --lr "
+                f"{lr / 10:g} --no-resume; Python: lr={lr / 10:g}, resume=False), which sets "
+                "them aside and starts over.")
     return (f"Epochs 0-{kept - 1} are kept in {out / CHECKPOINT}: to continue from there with a "
             f"lower learning rate, rerun the same command with --lr {lr / 10:g} --change-lr "
             f"(Python: lr={lr / 10:g}, change_lr=True); the change is recorded. (--no-resume "

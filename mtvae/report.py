@@ -21,7 +21,6 @@ with the printed ``*_thesis_pm``; ``*_thesis_std`` converts the printed value ba
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from importlib import resources
@@ -32,6 +31,7 @@ import pandas as pd
 
 from .data import DATASETS, dataset_key
 from .grid import ROWS, TABLE_ROWS, select_rows, thesis_dataset
+from .methods import get_method
 from .store import load_results, single_protocol
 
 __all__ = ["claims", "thesis_numbers", "reduction_factor", "thesis_pm", "summarize", "table", "export",
@@ -78,7 +78,9 @@ def summarize(folds: pd.DataFrame, dataset: str, ddof: int = DDOF) -> pd.DataFra
         rec = {"row": name, "n": len(g), "n_params": g["n_params"].mean()}
         for col, key, is_recon in (("recon", "test_recon", True), ("latent", latent_key, False),
                                    ("recon_cond", "test_recon_cond", True)):
-            v = g[key].dropna().to_numpy(float) if key in g else np.array([])
+            # a metric the method does not report (the baseline's recon_cond) stays NaN
+            reported = col == "latent" or col in get_method(row.method).metrics
+            v = g[key].dropna().to_numpy(float) if key in g and reported else np.array([])
             rec[col] = v.mean() if len(v) else math.nan
             rec[f"{col}_std"] = v.std(ddof=ddof) if len(v) > ddof else math.nan
             if col != "recon_cond":
@@ -269,26 +271,6 @@ def export(df: pd.DataFrame, out: str | os.PathLike = "figures", stem: str | Non
 
     stem = stem or f"table_4_1_{dataset_dir(df.attrs.get('dataset', 'results'))}"
     return write_tables(df, out, stem, to_markdown, to_latex)
-
-
-def add_table_parser(sub) -> None:
-    p = sub.add_parser("table", help="Table 4.1 from a results store, beside the thesis")
-    p.add_argument("--dataset", default="mnist-sample")
-    p.add_argument("--results", default="results")
-    p.add_argument("--rows", nargs="+", default=["all"], help="all | sweep | names | patterns")
-    p.add_argument("--out", default="figures", help="folder for the .md, .tex and .csv files")
-    p.add_argument("--ddof", type=int, default=DDOF, help="delta degrees of freedom of the std")
-    p.add_argument("--compare", default=None, metavar="STORE2",
-                   help="a second store (the other protocol): its means and the change per row")
-    p.set_defaults(func=_cmd_table)
-
-
-def _cmd_table(args: argparse.Namespace) -> int:
-    df = table(args.results, args.dataset, args.rows, args.ddof, compare=args.compare)
-    paths = export(df, args.out)
-    print(to_markdown(df))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
 
 
 from .claims import claims  # noqa: E402  (re-exported: mtvae.report.claims)

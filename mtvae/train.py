@@ -4,6 +4,12 @@ The loop is plain PyTorch (thesis section 3.4.3: AdamW, lr 1e-3, batch 128, 100 
 model by validation loss). Images live on the training device as uint8 and batches are slices of
 that tensor; masks are drawn per batch on the device. Nothing per image runs in Python.
 
+The epochs themselves (batch order, checkpoints, resume, the best epoch, Ctrl-C and SIGTERM,
+divergence checks, the progress bar) are the loop the PixelCNN prior shares (mtvae/loop.py);
+this module supplies what is the VAE's: data splits, model, optimiser, masks and SoftAdapt, one
+training step on the method's loss terms (mtvae/methods.py), validation (mtvae/evaluate.py),
+and what a checkpoint, model.pt and metrics.json hold.
+
     result = mtvae.train.fit(RunConfig(...), out_dir="runs/x")   # or mtvae.train_model(...)
     result.model, result.history, result.best_epoch, result.metrics
 """
@@ -12,11 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
-import math
 import os
-import signal
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,39 +32,25 @@ from .checkpoint import (
     MODEL,
     atomic_save,
     atomic_write_json,
-    cpu_state,
-    ensure_writable_dir,
     environment,
-    load_checkpoint,
     load_model,
     read_metrics,
     rng_state,
-    set_aside,
     set_rng_state,
 )
 from .config import RunConfig, TrainConfig
 from .data import ImageData, dataset_key, load_dataset, make_splits, to_float
-from .evaluate import autocast, batches, evaluate
+from .evaluate import evaluate
 from .logs import RunLog
+from .loop import Loop, State, autocast, resume_state, run_folder
 from .losses import objective, training_terms
 from .models import build_model, count_parameters
 from .observations import Observer
-from .recovery import (
-    RunInterrupted,
-    Terminated,
-    TrainingDivergedError,
-    after_divergence,
-    catch_sigterm,
-    check_final,
-    check_validation,
-    interrupted,
-)
+from .recovery import RunInterrupted, TrainingDivergedError, check_final
 from .softadapt import DEFAULT_BETA, SoftAdapt
 
 __all__ = ["fit", "Result", "RunInterrupted", "TrainingDivergedError", "resolve_device",
            "build_optimizer"]
-
-log = logging.getLogger("mtvae")
 
 
 @dataclass
@@ -138,25 +126,20 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
     init_state: initial model weights (cross-validation starts every fold from the same ones).
     callback:   called as ``callback(epoch, record)`` after each epoch's checkpoint is written.
     """
-    tc, dc = config.train, config.data
-    device = resolve_device(tc.device)
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        ensure_writable_dir(out, "--out")  # before any training, not after the first epoch
-        if not resume and (moved := set_aside(out)) is not None:
-            log.warning("resume=False / --no-resume: moved the previous run in %s to %s", out,
-                        moved)
-        if resume and (out / METRICS).exists() and (out / MODEL).exists():
-            finished = _load_finished(out, config, device, change_lr)
-            if len(finished.history) >= config.train.epochs:
-                return finished  # else: asked for more epochs, continue from the checkpoint
+    device = resolve_device(config.train.device)
+    out = run_folder(out_dir, resume, (CHECKPOINT, MODEL, METRICS))  # before any training
+    if out is not None and resume and (out / METRICS).exists() and (out / MODEL).exists():
+        finished = _load_finished(out, config, device, change_lr)
+        if len(finished.history) >= config.train.epochs:
+            return finished  # else: asked for more epochs, continue from the checkpoint
+    dc = config.data
     if data is None:
         data = load_dataset(dc.dataset, dc.root, dc.download, dc.celeba_crop)
     elif dataset_key(data.name) != dataset_key(dc.dataset):  # the run records its data
         raise ValueError(f"data is {data.name!r} but the config names {dc.dataset!r}; make the "
                          "config with that dataset (train_model(data=...) does it)")
     config = _clamp_limit(config, len(data.train), data.name)
-    tc, dc = config.train, config.data
+    tc, dc, mc = config.train, config.data, config.model
     splits = make_splits(data, dc.fold, dc.folds, dc.split_seed, dc.shuffle_folds,
                          dc.val_fraction, dc.limit)
     shape = data.shape
@@ -164,33 +147,28 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
     val_x = data.test[splits.val].to(device)
     test_x = data.train[splits.test].to(device) if len(splits.test) else None
 
+    # the initial weights, then the batch-order and mask generators: a run's random numbers
     torch.manual_seed(tc.seed)
-    model = build_model(config.model, shape)
+    model = build_model(mc, shape)
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(device)
     if tc.channels_last:
         model.to(memory_format=torch.channels_last)
-    if config.model.family == "gaussian":
+    if mc.family == "gaussian":
         model.eval_sample_z = tc.eval_sample_z
     optimizer = build_optimizer(model, tc, device)
-    observer = Observer(config.observation, shape) if config.model.method != "baseline" else None
+    observer = Observer(config.observation, shape) if mc.spec.conditioned else None
     softadapt = None
     if tc.softadapt:
-        names = {"baseline": ["recon", "latent"], "multidecoder": ["recon", "recon_cond", "latent"],
-                 "single": ["recon_cond", "latent"]}[config.model.method]
-        beta = tc.softadapt_beta if tc.softadapt_beta is not None \
-            else DEFAULT_BETA[config.model.family]
-        softadapt = SoftAdapt(names, beta, tc.softadapt_window, tc.softadapt_order,
-                              tc.softadapt_init)
+        beta = tc.softadapt_beta if tc.softadapt_beta is not None else DEFAULT_BETA[mc.family]
+        softadapt = SoftAdapt(list(mc.spec.softadapt), beta, tc.softadapt_window,
+                              tc.softadapt_order, tc.softadapt_init)
     gens = {"data": torch.Generator(device=device).manual_seed(tc.seed + 1),
             "mask": torch.Generator(device=device).manual_seed(tc.seed + 2)}
+    lr_changes: list[dict] = []
 
-    history: list[dict] = []
-    best = {"epoch": -1, "score": math.inf, "state": None}
-    start, lr_changes = 0, []
-    if out is not None and resume and (out / CHECKPOINT).exists():
-        ckpt = load_checkpoint(out / CHECKPOINT, map_location=device)
+    def restore(ckpt: dict) -> None:  # resuming: the checkpoint's run must be this one
         diff = _differences(RunConfig.from_dict(ckpt["config"]), config, change_lr)
         if diff:
             raise ValueError(f"{out / CHECKPOINT} belongs to a different run ({'; '.join(diff)}); "
@@ -200,108 +178,61 @@ def fit(config: RunConfig, out_dir: str | os.PathLike | None = None, *,
         optimizer.load_state_dict(ckpt["optimizer"])
         for group in optimizer.param_groups:  # the saved state carries the old learning rate
             group["lr"] = tc.lr
-        lr_changes = list(ckpt.get("lr_changes") or [])
+        lr_changes.extend(ckpt.get("lr_changes") or [])
         if ckpt["config"]["train"]["lr"] != tc.lr:
             lr_changes.append({"epoch": ckpt["epoch"], "from": ckpt["config"]["train"]["lr"],
                                "to": tc.lr})
         if softadapt is not None:
             softadapt.load_state_dict(ckpt["softadapt"])
-        history, best, start = ckpt["history"], ckpt["best"], ckpt["epoch"]
         set_rng_state(ckpt["rng"], gens)
-        log.info("%s: resuming from epoch %d of %d", out, start, tc.epochs)
 
+    state = resume_state(out, resume, device, restore)
     step_model = torch.compile(model) if tc.compile else model
-    n = len(train_x)
-    steps = len(list(batches(n, tc.batch_size, tc.drop_last)))
-    if steps == 0:
-        raise ValueError(f"no training batches: {n} images with batch_size {tc.batch_size} and "
-                         "drop_last; lower the batch size or use more data")
-    runlog = RunLog(out, config, history, start=start)  # config.json, metrics.csv, tensorboard
-    bar = _progress(tc, start, steps, config)
-    restore_sigterm = catch_sigterm()  # SLURM's SIGTERM before preemption: like Ctrl-C
-    kept = start  # epochs in the checkpoint on disk
+
+    def step(indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = to_float(train_x.index_select(0, indices))
+        if tc.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        m = observer(x, gens["mask"]) if observer is not None else None
+        with autocast(device, tc.amp):
+            outputs = step_model(x, m)
+        terms = training_terms(mc.family, mc.method, x, outputs, config.loss)
+        loss = objective(terms, config.loss, softadapt.weights if softadapt else None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if softadapt is not None:
+            softadapt.record(terms)
+        return {"loss": loss, **terms}
+
+    def save() -> dict:
+        return {"config": config.to_dict(), "image_shape": shape, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "softadapt": softadapt.state_dict() if softadapt else None,
+                "rng": rng_state(gens), "environment": environment(device),
+                "pool_size": len(data.train), "lr_changes": lr_changes}
+
+    def validate() -> dict:  # the same masks every epoch (seeded)
+        return evaluate(model, val_x, config, observer, seed=tc.seed + 3)
+
+    loop = Loop(model, step, validate, save, n=len(train_x), batch_size=tc.batch_size,
+                epochs=tc.epochs, device=device, out=out, drop_last=tc.drop_last,
+                generator=gens["data"] if tc.shuffle else None, check_every=tc.check_every,
+                label=f"{mc.family} c{mc.config} {mc.method}" if tc.progress else None,
+                extra=(lambda: {"softadapt_weights": dict(softadapt.weights)}) if softadapt
+                else None, resume=resume, lr=tc.lr)
+    runlog = RunLog(out, config, state.history, start=state.epochs)  # config.json, metrics.csv
+    loop.callbacks.append(lambda epoch, record: runlog.epoch(record, model, val_x, observer,
+                                                             seed=tc.seed + 3))
+    if callback is not None:
+        loop.callbacks.append(callback)
     try:
-        for epoch in range(start, tc.epochs):
-            t0 = time.perf_counter()
-            model.train()
-            order = (torch.randperm(n, generator=gens["data"], device=device) if tc.shuffle
-                     else torch.arange(n, device=device))
-            sums: dict[str, torch.Tensor] = {}
-            reported = 0
-            for k, (i, j) in enumerate(batches(n, tc.batch_size, tc.drop_last)):
-                x = to_float(train_x.index_select(0, order[i:j]))
-                if tc.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                m = observer(x, gens["mask"]) if observer is not None else None
-                with autocast(device, tc.amp):
-                    outputs = step_model(x, m)
-                terms = training_terms(config.model.family, config.model.method, x, outputs,
-                                       config.loss)
-                loss = objective(terms, config.loss, softadapt.weights if softadapt else None)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if softadapt is not None:
-                    softadapt.record(terms)
-                for key, v in (("loss", loss), *terms.items()):
-                    v = v.detach() * (j - i)
-                    sums[key] = sums[key] + v if key in sums else v
-                if (k + 1) % tc.check_every == 0 or k + 1 == steps:
-                    _check_finite(loss, terms, epoch, k)
-                    if bar is not None:
-                        bar.update(k + 1 - reported)
-                        reported = k + 1
-                        bar.set_postfix(loss=f"{float(loss.detach()):.4g}", refresh=False)
-            seconds = time.perf_counter() - t0
-            record = {"epoch": epoch}
-            record.update({f"train_{k}": float(v) / n for k, v in sums.items()})
-            val = evaluate(model, val_x, config, observer, seed=tc.seed + 3)
-            check_validation(val, epoch)  # a NaN never becomes a result (or the best epoch)
-            record.update({f"val_{k}": v for k, v in val.items()})
-            record.update(time_s=seconds, images_per_s=n / seconds)
-            if softadapt is not None:
-                record["softadapt_weights"] = dict(softadapt.weights)
-            history.append(record)
-            if val["loss"] < best["score"]:
-                best = {"epoch": epoch, "score": val["loss"], "state": cpu_state(model)}
-            if bar is not None:
-                bar.set_postfix(val_loss=f"{val['loss']:.4g}", best=best["epoch"], refresh=True)
-            if out is not None:
-                atomic_save({"config": config.to_dict(), "image_shape": shape,
-                             "epoch": epoch + 1, "model": model.state_dict(),
-                             "optimizer": optimizer.state_dict(),
-                             "softadapt": softadapt.state_dict() if softadapt else None,
-                             "history": history, "best": best, "rng": rng_state(gens),
-                             "environment": environment(device), "pool_size": len(data.train),
-                             "lr_changes": lr_changes}, out / CHECKPOINT)
-                kept = epoch + 1
-            runlog.epoch(record, model, val_x, observer, seed=tc.seed + 3)
-            if callback is not None:
-                callback(epoch, record)
-    except TrainingDivergedError as err:
-        raise TrainingDivergedError(f"{err} {after_divergence(out, kept, tc.lr)}") from None
-    except KeyboardInterrupt as err:
-        signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
-        raise RunInterrupted(interrupted(out, kept, resume, signum),
-                             out / CHECKPOINT if out is not None and kept else None, kept,
-                             signum) from err
+        loop.run(state)
     finally:
-        restore_sigterm()
         runlog.close()
-        if bar is not None:
-            bar.close()
-    return _finish(model, config, history, best, shape, test_x, val_x, observer, out, device,
+    return _finish(model, config, state, shape, test_x, val_x, observer, out, device,
                    {"pool_size": len(data.train), **({"lr_changes": lr_changes} if lr_changes
                                                       else {})})
-
-
-def _check_finite(loss, terms, epoch, step):
-    if not torch.isfinite(loss):
-        bad = [k for k, v in terms.items() if not torch.isfinite(v)]
-        raise TrainingDivergedError(
-            f"the loss became {float(loss.detach())} at epoch {epoch}, step {step} (non-finite terms: "
-            f"{bad or 'the weighted sum'}); lower the learning rate (--lr), turn off bf16 "
-            "autocast (amp=False) or check the data for NaNs.")
 
 
 def _clamp_limit(config: RunConfig, pool: int | None, name: str = "the dataset") -> RunConfig:
@@ -327,21 +258,12 @@ def _lr_hint(diff: list[str]) -> str:
     return ""
 
 
-def _progress(tc, start, steps, config):
-    if not tc.progress:
-        return None
-    from tqdm.auto import tqdm
-
-    m = config.model
-    return tqdm(total=tc.epochs * steps, initial=start * steps, unit="step", mininterval=1.0,
-                desc=f"{m.family} c{m.config} {m.method}")
-
-
-def _finish(model, config, history, best, shape, test_x, val_x, observer, out, device,
+def _finish(model, config, state: State, shape, test_x, val_x, observer, out, device,
             info: dict | None = None) -> Result:
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    tc = config.train
+    """The best epoch's metrics on the validation set and the held-out fold; model.pt and
+    metrics.json."""
+    state.load_best(model)
+    history, best, tc = state.history, state.best, config.train
     metrics = {"val": evaluate(model, val_x, config, observer, seed=tc.seed + 3)}
     if test_x is not None:
         metrics["test"] = evaluate(model, test_x, config, observer, seed=tc.seed + 4)

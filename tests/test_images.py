@@ -158,14 +158,16 @@ def test_cli_trains_crossvalidates_and_tabulates_a_folder(tmp_path, capsys):
 
 
 def test_notebook_style_profile_on_a_folder(tmp_path):
+    from mtvae import workflow
     from mtvae.generate import generate
     from mtvae.profiles import get_profile
 
     write_folder(tmp_path / "nb", n_per_class=8, side=16, mode="L", classes=("a", "b"))
     P = get_profile("quick", f"folder:{tmp_path / 'nb'}", epochs=1)
-    data = P.load_data()
-    run = P.train(tmp_path / "results", "gaussian", "single", data=data)
+    data = workflow.load_data(P)
+    run = workflow.train_run(P, tmp_path / "results", "gaussian", "single", data=data)
     assert run.config.data.dataset == data.name
-    assert (P.run_dir(tmp_path / "results", "gaussian", "single") / "metrics.csv").exists()
+    run_dir = workflow.run_dir(P, tmp_path / "results", "gaussian", "single")
+    assert (run_dir / "metrics.csv").exists()
     images = generate(run.model, 3, seed=0)
     assert images.shape == (3, 1, 16, 16)

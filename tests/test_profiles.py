@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from mtvae import crossval, crossval_cli
+from mtvae import crossval, workflow
 from mtvae.cli import build_parser
+from mtvae.cli import crossval as crossval_cli
 from mtvae.cli import main as cli_main
 from mtvae.crossval import job_config
 from mtvae.grid import select_rows
-from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, Profile, get_profile
+from mtvae.profiles import Budget, CrossvalSettings, PriorSettings, get_profile
 
 
 def test_full_profile_prior_and_crossval_are_the_thesis_settings():
@@ -20,16 +21,16 @@ def test_full_profile_prior_and_crossval_are_the_thesis_settings():
     # "a stack of fifteen layers" (thesis 2.5.1); PixelCNNConfig's 64 channels
     assert (full.prior.n_layers, full.prior.channels, full.prior.limit) == (15, 64, None)
     # Table 4.1: all 45 rows, 5 folds of 100 epochs on the whole pool (section 4.3)
-    assert len(select_rows(full.crossval_rows())) == 45
+    assert len(select_rows(workflow.crossval_rows(full))) == 45
     assert full.crossval.budget == Budget(None, 100) and full.folds == 5
     assert full.crossval.train is False  # the full profile reads the store, never trains it
 
 
 def test_quick_crossval_rows_follow_the_configs():
     quick = get_profile("quick")
-    assert all(r.startswith("vq1-") for r in quick.crossval_rows())
-    rows = get_profile("quick", configs={"vq": 2}).crossval_rows()
-    assert rows == [r.replace("vq1-", "vq2-") for r in quick.crossval_rows()]
+    assert all(r.startswith("vq1-") for r in workflow.crossval_rows(quick))
+    rows = workflow.crossval_rows(get_profile("quick", configs={"vq": 2}))
+    assert rows == [r.replace("vq1-", "vq2-") for r in workflow.crossval_rows(quick)]
     assert [r.name for r in select_rows(rows)] == rows  # real grid rows, in table order
 
 
@@ -45,34 +46,36 @@ def test_epochs_and_limit_overrides():
 
 def test_summary_sections():
     quick = get_profile("quick")
-    base = quick.summary()
+    base = workflow.summary(quick)
     assert "PixelCNN" not in base and "cross-validation" not in base
-    prior = quick.summary("prior").splitlines()
+    prior = workflow.summary(quick, "prior").splitlines()
     assert prior[:-1] == base.splitlines()
     assert prior[-1].split(None, 2)[2] == "6 layers, 32 channels, 8,000 images x 5 epochs"
-    cv = quick.summary("crossval")
+    cv = workflow.summary(quick, "crossval")
     assert "2 folds over 4,000 images x 5 epochs" in cv and "vq1-baseline" in cv
     with pytest.raises(ValueError, match="section"):
-        quick.summary("priors")
+        workflow.summary(quick, "priors")
 
 
 def test_figure_labels_name_the_settings_that_made_them():
     quick = get_profile("quick")
-    assert quick.label_for() == quick.label  # notebooks 01-03
-    assert quick.label_for("prior") == quick.label + \
+    label = workflow.label(quick)  # notebooks 01-03
+    assert label == ("quick profile: mnist-sample, Gaussian VAE 800 images x 3 epochs; VQ-VAE "
+                     "2,000 images x 5 epochs, batch 32, seed 0, protocol thesis")
+    assert workflow.label(quick, "prior") == label + \
         "; PixelCNN prior 6 layers, 32 channels, 8,000 images x 5 epochs"
-    assert quick.label_for("crossval").endswith(
+    assert workflow.label(quick, "crossval").endswith(
         "; cross-validation 2 folds over 4,000 images x 5 epochs each")
     with pytest.raises(ValueError, match="section"):
-        quick.label_for("table")
+        workflow.label(quick, "table")
 
 
 def test_crossval_store_is_named_by_the_settings_folds_must_share(tmp_path):
     quick = get_profile("quick")
-    assert quick.crossval_store(tmp_path).name == "crossval-quick-n4000-e5-b32-s0-thesis"
-    assert get_profile("full").crossval_store(tmp_path).name == \
+    assert workflow.crossval_store(quick, tmp_path).name == "crossval-quick-n4000-e5-b32-s0-thesis"
+    assert workflow.crossval_store(get_profile("full"), tmp_path).name == \
         "crossval-full-nall-e100-b128-s0-thesis"
-    stores = {get_profile("quick", epochs=e, seed=s, protocol=pr).crossval_store(tmp_path)
+    stores = {workflow.crossval_store(get_profile("quick", epochs=e, seed=s, protocol=pr), tmp_path)
               for e in (1, 2) for s in (0, 1) for pr in ("thesis", "mtvae")}
     assert len(stores) == 8
     with pytest.raises(ValueError, match="unknown protocol"):
@@ -106,28 +109,28 @@ def test_crossval_command_trains_the_same_runs_as_the_notebook(name, tmp_path, m
     p = get_profile(name)
     b = p.crossval.budget
     store = tmp_path / "a store"
-    words = shlex.split(p.crossval_command(store))
+    words = shlex.split(workflow.crossval_command(p, store))
     assert words[:4] == ["python", "-m", "mtvae", "crossval"]
 
     # the flags, as the CLI's parser reads them, against the profile's fields
     args = build_parser().parse_args(words[3:])
-    assert args.dataset == [p.dataset] and args.rows == p.crossval_rows()
+    assert args.dataset == [p.dataset] and args.rows == workflow.crossval_rows(p)
     assert (args.folds, args.epochs, args.limit) == (p.folds, b.epochs, b.limit)
     assert (args.batch_size, args.seed, args.protocol) == (p.batch_size, p.seed, p.protocol)
     assert args.data_root == p.data_root and args.results == str(store) and args.no_progress
     assert not args.per_fold_seeds  # every fold starts from the same weights, as the notebook
 
     # what each side would train: the CLI run on the printed words, the notebook's call
-    monkeypatch.setattr(Profile, "load_data", lambda self, root=None: None)  # full: no download
+    monkeypatch.setattr(workflow, "load_data", lambda profile, root=None: None)  # full: no download
     cli = _capture_run_jobs(monkeypatch, crossval_cli)
     with pytest.raises(_Captured):
         cli_main(words[3:])
     notebook = _capture_run_jobs(monkeypatch, crossval)
     with pytest.raises(_Captured):
-        p.run_crossval(store=store, train=True)
+        workflow.run_crossval(p, store=store, train=True)
     assert cli["results"] == notebook["results"] == store
     assert cli["jobs"] == notebook["jobs"] and len(cli["jobs"]) == JOBS[name]
-    assert {j.row for j in cli["jobs"]} == {r.name for r in select_rows(p.crossval_rows())}
+    assert {j.row for j in cli["jobs"]} == {r.name for r in select_rows(workflow.crossval_rows(p))}
     assert cli["settings"].same_init and notebook["settings"].same_init
     for job in cli["jobs"]:
         ours, theirs = job_config(job, cli["settings"]), job_config(job, notebook["settings"])
@@ -150,42 +153,43 @@ def _tiny(tmp_path, train=True):
 
 def test_run_crossval_without_training_reports_the_command(tmp_path):
     p, lines = _tiny(tmp_path, train=False), []
-    assert p.run_crossval(tmp_path, log=lines.append) is None
+    assert workflow.run_crossval(p, tmp_path, log=lines.append) is None
     assert "2 of 2 fold runs are not in" in lines[0]
-    assert p.crossval_command(p.crossval_store(tmp_path)) in lines[0]
+    assert workflow.crossval_command(p, workflow.crossval_store(p, tmp_path)) in lines[0]
     with pytest.raises(ValueError, match="results_dir"):
-        p.run_crossval()
+        workflow.run_crossval(p)
 
 
 @pytest.mark.slow
 def test_run_crossval_trains_once_then_reads_the_store(tmp_path):
     p = _tiny(tmp_path)
-    table = p.run_crossval(tmp_path, log=lambda s: None)
+    table = workflow.run_crossval(p, tmp_path, log=lambda s: None)
     assert list(table["row"]) == ["vq1-baseline"] and table["n"][0] == 2
-    fold = p.crossval_store(tmp_path) / "mnist-sample" / "vq1-baseline" / "fold0.json"
+    fold = workflow.crossval_store(p, tmp_path) / "mnist-sample" / "vq1-baseline" / "fold0.json"
     record = json.loads(fold.read_text())
     assert record["folds"] == 2 and record["epochs"] == 1
     stamp = fold.stat().st_mtime_ns
-    again = p.run_crossval(tmp_path, train=False, log=lambda s: None)  # reads, trains nothing
+    # reads, trains nothing
+    again = workflow.run_crossval(p, tmp_path, train=False, log=lambda s: None)
     assert fold.stat().st_mtime_ns == stamp
     assert again["recon"][0] == table["recon"][0]
     # one fold missing: the other is still tabulated, and the command is logged
     fold.unlink()
     lines = []
-    partial = p.run_crossval(tmp_path, train=False, log=lines.append)
+    partial = workflow.run_crossval(p, tmp_path, train=False, log=lines.append)
     assert partial["n"][0] == 1 and "1 of 2 fold runs" in lines[0]
 
 
 @pytest.mark.slow
 def test_train_prior_saves_in_the_run_folder_and_loads_when_finished(tmp_path):
     p = replace(_tiny(tmp_path), budgets={"gaussian": Budget(64, 1), "vq": Budget(64, 1)})
-    vq = p.train(tmp_path, "vq", "single")
-    prior = p.train_prior(vq)
+    vq = workflow.train_run(p, tmp_path, "vq", "single")
+    prior = workflow.train_prior(p, vq)
     assert prior.out_dir == vq.out_dir / "prior-l2-c8-nrun-s0"
     assert (prior.config.pixelcnn.n_layers, prior.config.pixelcnn.channels) == (2, 8)
     assert prior.metrics["test"]["uniform_bits"] == 7.0  # log2 of VQ config 1's K = 128
     saved = (prior.out_dir / "prior.pt").stat().st_mtime_ns
-    again = p.train_prior(vq)  # finished: loaded, not retrained
+    again = workflow.train_prior(p, vq)  # finished: loaded, not retrained
     assert (prior.out_dir / "prior.pt").stat().st_mtime_ns == saved
     assert again.metrics == prior.metrics
-    assert p.train_prior(vq, n_layers=3).out_dir.name == "prior-l3-c8-nrun-s0"
+    assert workflow.train_prior(p, vq, n_layers=3).out_dir.name == "prior-l3-c8-nrun-s0"

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mtvae.train
+from mtvae import workflow
 from mtvae.profiles import PROFILES, get_profile
 from mtvae.reproduce import find_notebooks, run_notebooks, strip_outputs
 
@@ -36,28 +37,31 @@ def test_profile_overrides_and_errors():
         with pytest.raises(ValueError):
             get_profile(**bad)
     with pytest.raises(ValueError, match="family"):
-        p.run_dir(".", "vae", "baseline")
+        workflow.run_dir(p, ".", "vae", "baseline")
 
 
 def test_run_dir_names_each_run_by_its_settings(tmp_path):
     p = get_profile("quick")  # VQ-VAE 2,000 images, Gaussian VAE 800, batch 32, seed 0
-    single = p.run_dir(tmp_path, "vq", "single", exponent=20)
+    single = workflow.run_dir(p, tmp_path, "vq", "single", exponent=20)
     assert single.parent == tmp_path / "quick-mnist-sample-n2000-b32-s0-thesis"
     assert single.name == "vq1-single-gaussian-a20"
-    assert p.run_dir(tmp_path, "gaussian", "multidecoder").name == "gaussian1-multidecoder-exact"
-    assert p.run_dir(tmp_path, "gaussian", "baseline", softadapt=True).name == \
+    assert workflow.run_dir(p, tmp_path, "gaussian", "multidecoder").name == \
+        "gaussian1-multidecoder-exact"
+    assert workflow.run_dir(p, tmp_path, "gaussian", "baseline", softadapt=True).name == \
         "gaussian1-baseline-softadapt"
-    assert p.run_dir(tmp_path, "vq", "single", exponent=20, conditioning="spatial").name == \
+    assert workflow.run_dir(p, tmp_path, "vq", "single", exponent=20,
+                            conditioning="spatial").name == \
         "vq1-single-gaussian-a20-spatial"  # never the dense run's folder
-    assert p.run_dir(tmp_path, "gaussian", "baseline").parent.name == \
+    assert workflow.run_dir(p, tmp_path, "gaussian", "baseline").parent.name == \
         "quick-mnist-sample-n800-b32-s0-thesis"
-    assert get_profile("quick", seed=3, protocol="mtvae", limit=None).run_dir(
-        tmp_path, "vq", "baseline").parent.name == "quick-mnist-sample-nall-b32-s3-mtvae"
+    wide = get_profile("quick", seed=3, protocol="mtvae", limit=None)
+    assert workflow.run_dir(wide, tmp_path, "vq", "baseline").parent.name == \
+        "quick-mnist-sample-nall-b32-s3-mtvae"
 
 
 def test_validation_images_are_the_profiles_share_of_the_test_pool(monkeypatch):
     p = get_profile("quick")
-    images = p.validation_images()
+    images = workflow.validation_images(p)
     assert images.shape == (500, 1, 28, 28)  # a quarter of mnist-sample's 2,000 test digits
     assert images.dtype == torch.uint8
     # the very images a run of this profile validates on (one tiny run, its evaluations seen)
@@ -69,7 +73,7 @@ def test_validation_images_are_the_profiles_share_of_the_test_pool(monkeypatch):
         return real_evaluate(model, x, *args, **kwargs)
 
     monkeypatch.setattr(mtvae.train, "evaluate", evaluate)
-    p.train(None, "vq", "baseline", limit=32, epochs=1, progress=False, device="cpu")
+    workflow.train_run(p, None, "vq", "baseline", limit=32, epochs=1, progress=False, device="cpu")
     assert seen and all(torch.equal(x, images) for x in seen)
 
 

@@ -1,13 +1,6 @@
-"""Models: the Gaussian VAE and the VQ-VAE, each with the thesis's three methods.
-
-=============== ============================================================================
-method          decoders
-=============== ============================================================================
-baseline        one decoder p(x | z)                                   (thesis ch. 2)
-multidecoder    p(x | z) plus an independent conditioned p(x | z, m)   (section 3.2)
-single          one conditioned decoder p(x | z, m) under variable m;   (section 3.3)
-                "unconditioned" means m = 0 (no known pixels)
-=============== ============================================================================
+"""Models: the Gaussian VAE (gaussian.py) and the VQ-VAE (vq.py), each with the thesis's three
+methods; which decoders each method has is declared in mtvae/methods.py, and base.py holds the
+decoder dispatch both families share.
 
 ``build_model(ModelConfig(family="vq", config=2, method="single"), (1, 28, 28))`` builds any of
 them for any image size.
@@ -19,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ..methods import METHODS as _METHODS
+from ..methods import Method, get_method
 from .gaussian import GAUSSIAN_CONFIGS, GaussianVAE
 from .outputs import Outputs
 from .vq import VQ_CONFIGS, VQVAE, VectorQuantizer
@@ -39,7 +34,7 @@ __all__ = [
 ]
 
 FAMILIES = ("gaussian", "vq")
-METHODS = ("baseline", "multidecoder", "single")
+METHODS = tuple(_METHODS)  # ("baseline", "multidecoder", "single")
 CONDITIONINGS = ("dense", "spatial")
 
 
@@ -85,8 +80,15 @@ class ModelConfig:
         if self.conditioning not in CONDITIONINGS:
             raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of "
                              f"{CONDITIONINGS}")
-        if self.shared_decoder and not (self.family == "vq" and self.method == "multidecoder"):
+        # one conv stack under both decoders: a method with both, in the VQ family
+        if self.shared_decoder and not (self.family == "vq" and self.spec.decoder
+                                        and self.spec.cond_decoder):
             raise ValueError("shared_decoder applies to the VQ multidecoder only")
+
+    @property
+    def spec(self) -> Method:
+        """The method's declaration: decoders, loss terms, metrics (mtvae/methods.py)."""
+        return get_method(self.method)
 
     @property
     def hparams(self) -> dict:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from .base import MethodModel
 from .blocks import ConditionedHead, Decoder, DenseHead, encoder_strides
 from .outputs import Outputs
 from .spatial import SpatialConditioner
@@ -57,11 +58,11 @@ def _decoder_stack(channels: int, hidden: tuple[int, ...], strides: list[int]) -
     return nn.Sequential(*layers)
 
 
-class GaussianVAE(nn.Module):
-    """Gaussian VAE with a baseline, multidecoder or single-decoder method."""
+class GaussianVAE(MethodModel):
+    """Gaussian VAE with a baseline, multidecoder or single-decoder method (mtvae/methods.py)."""
 
     def __init__(self, config: ModelConfig, image_shape: tuple[int, int, int]):
-        super().__init__()
+        super().__init__(config, image_shape)
         c, h, w = image_shape
         if h != w:
             raise ValueError(f"the thesis architectures take square images (any side for the "
@@ -69,7 +70,6 @@ class GaussianVAE(nn.Module):
                              "resize or crop them (ImageData.from_folder(..., size=N, crop=True), "
                              "--size N --crop)")
         hp = config.hparams
-        self.config, self.image_shape, self.method = config, image_shape, config.method
         self.latent_dim = int(hp["latent_dim"])
         hidden = tuple(hp["hidden_dims"])
         strides = encoder_strides(h, len(hidden))
@@ -83,21 +83,20 @@ class GaussianVAE(nn.Module):
         # metric.
         self.eval_sample_z = False
 
-        m_features = (c + 1) * h * w
-        self.decoder = self.cond_decoder = None
-        if config.method in ("baseline", "multidecoder"):
-            self.decoder = Decoder(DenseHead(self.latent_dim, feat), _decoder_stack(c, hidden, strides))
-        if config.method in ("multidecoder", "single"):
+        def cond_decoder() -> Decoder:
             # the head before the stack: the order the initial weights are drawn in, as before
             # spatial conditioning existed (same seed, same weights)
             if config.conditioning == "spatial":
                 head = DenseHead(self.latent_dim, feat)
                 stack = _decoder_stack(c, hidden, strides)
                 spatial = SpatialConditioner(SpatialConditioner.probe(stack, feat), image_shape)
-                self.cond_decoder = Decoder(head, stack, spatial)
-            else:
-                head = ConditionedHead(self.latent_dim, m_features, feat)
-                self.cond_decoder = Decoder(head, _decoder_stack(c, hidden, strides))
+                return Decoder(head, stack, spatial)
+            head = ConditionedHead(self.latent_dim, (c + 1) * h * w, feat)
+            return Decoder(head, _decoder_stack(c, hidden, strides))
+
+        self._build_decoders(
+            lambda: Decoder(DenseHead(self.latent_dim, feat), _decoder_stack(c, hidden, strides)),
+            cond_decoder)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
@@ -108,35 +107,13 @@ class GaussianVAE(nn.Module):
             return mu
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
-    def decode(self, z: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
-        """p(x | z) for ``m=None``, else the conditioned p(x | z, m).
-
-        The single decoder has only the conditioned decoder; ``m=None`` there means m = 0.
-        """
-        if m is None and self.decoder is not None:
-            return self.decoder(z)
-        if self.cond_decoder is None:
-            raise ValueError("a baseline model has no conditioned decoder; train with "
-                             "method='multidecoder' or 'single' to decode with m")
-        return self.cond_decoder(z, m)
-
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I), the Gaussian VAE's prior."""
         device = self.fc_mu.weight.device
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor | None = None) -> Outputs:
-        if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.image_shape):
-            raise ValueError(f"expected images (B, {', '.join(map(str, self.image_shape))}), "
-                             f"got {tuple(x.shape)}")
+        self._check_images(x)
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)  # the same z feeds both decoders (section 3.2.2)
-        out = Outputs(mu=mu, logvar=logvar, z=z)
-        if self.decoder is not None:
-            out.recon = self.decoder(z)
-        if self.cond_decoder is not None:
-            if m is not None:
-                out.recon_cond = self.cond_decoder(z, m)
-            if self.decoder is None and (not self.training or m is None):
-                out.recon = self.cond_decoder(z, None)  # single decoder, m = 0
-        return out
+        return self._reconstruct(Outputs(mu=mu, logvar=logvar, z=z), z, m)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .base import MethodModel
 from .blocks import ConditionedHead, Decoder, ResidualLayer
 from .outputs import Outputs
 from .spatial import SpatialConditioner
@@ -98,11 +99,11 @@ def _decoder_stack(dim: int, hidden: tuple[int, ...], n_res: int, c: int) -> nn.
     return nn.Sequential(*layers)
 
 
-class VQVAE(nn.Module):
-    """VQ-VAE with a baseline, multidecoder or single-decoder method."""
+class VQVAE(MethodModel):
+    """VQ-VAE with a baseline, multidecoder or single-decoder method (mtvae/methods.py)."""
 
     def __init__(self, config: ModelConfig, image_shape: tuple[int, int, int]):
-        super().__init__()
+        super().__init__(config, image_shape)
         c, h, w = image_shape
         hp = config.hparams
         hidden = tuple(hp["hidden_dims"])
@@ -114,19 +115,17 @@ class VQVAE(nn.Module):
                              f"multiples of {scale} (e.g. {', '.join(map(str, near))}), got "
                              f"{h}x{w}; resize the images (ImageData.from_folder(..., size=N), "
                              "--size N)")
-        self.config, self.image_shape, self.method = config, image_shape, config.method
         dim, n_res = int(hp["embedding_dim"]), int(hp["n_res"])
         self.latent_shape = (dim, h // scale, w // scale)
         self.encoder = _encoder(c, hidden, n_res, dim)
         self.quantizer = VectorQuantizer(int(hp["num_embeddings"]), dim)
 
         mirrored = tuple(reversed(hidden))  # [256, 128]: the encoder mirrored
-        self.decoder = self.cond_decoder = None
-        if config.method in ("baseline", "multidecoder"):
-            order = hidden if config.thesis_baseline_decoder and config.method == "baseline" \
-                else mirrored
-            self.decoder = Decoder(None, _decoder_stack(dim, order, n_res, c))
-        if config.method in ("multidecoder", "single"):
+        # the thesis code's baseline decoder, un-mirrored (docs/thesis_code.md#vq-baseline)
+        order = hidden if config.thesis_baseline_decoder and not self.spec.conditioned \
+            else mirrored
+
+        def cond_decoder() -> Decoder:
             # the dense head is drawn before the stack, as before spatial conditioning existed
             # (same seed, same initial weights)
             head = None if config.conditioning == "spatial" else ConditionedHead(
@@ -135,7 +134,10 @@ class VQVAE(nn.Module):
                 else _decoder_stack(dim, mirrored, n_res, c)
             spatial = SpatialConditioner(SpatialConditioner.probe(stack, self.latent_shape),
                                          image_shape) if head is None else None
-            self.cond_decoder = Decoder(head, stack, spatial)
+            return Decoder(head, stack, spatial)
+
+        self._build_decoders(lambda: Decoder(None, _decoder_stack(dim, order, n_res, c)),
+                             cond_decoder)
 
     @property
     def num_embeddings(self) -> int:
@@ -145,31 +147,13 @@ class VQVAE(nn.Module):
         """Integer code map (B, h, w) of images x."""
         return self.quantizer.codes(self.encoder(x))
 
-    def decode(self, z_q: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
-        """p(x | z_q) for ``m=None``, else the conditioned p(x | z_q, m)."""
-        if m is None and self.decoder is not None:
-            return self.decoder(z_q)
-        if self.cond_decoder is None:
-            raise ValueError("a baseline model has no conditioned decoder; train with "
-                             "method='multidecoder' or 'single' to decode with m")
-        return self.cond_decoder(z_q, m)
-
     def decode_codes(self, codes: torch.Tensor, m: torch.Tensor | None = None) -> torch.Tensor:
         """Images from an integer code map (B, h, w), e.g. sampled from a PixelCNN prior."""
         return self.decode(self.quantizer.lookup(codes), m)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor | None = None) -> Outputs:
-        if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.image_shape):
-            raise ValueError(f"expected images (B, {', '.join(map(str, self.image_shape))}), "
-                             f"got {tuple(x.shape)}")
+        self._check_images(x)
         z_e = self.encoder(x)
         z_q_st, z_q, codes = self.quantizer(z_e)
-        out = Outputs(z_e=z_e.float(), z_q=z_q, codes=codes)
-        if self.decoder is not None:
-            out.recon = self.decoder(z_q_st)
-        if self.cond_decoder is not None:
-            if m is not None:
-                out.recon_cond = self.cond_decoder(z_q_st, m)
-            if self.decoder is None and (not self.training or m is None):
-                out.recon = self.cond_decoder(z_q_st, None)  # single decoder, m = 0
-        return out
+        # the decoders read the straight-through z_q (its gradient flows to the encoder)
+        return self._reconstruct(Outputs(z_e=z_e.float(), z_q=z_q, codes=codes), z_q_st, m)

@@ -10,15 +10,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ..data import DATASETS
+from ..report import reduction_factor
 from .style import BASELINE, palette, styled
 
 __all__ = ["THESIS_CURVES", "load_thesis_curves", "validation_curves", "summary_table",
            "history_of"]
 
 THESIS_LABEL = "thesis (CelebA, 5-fold mean, min-max band)"
-# per-batch sums -> per-pixel MSE (docs/thesis_code.md#curves)
-CELEBA_RECON_SCALE = 128 * 3 * 64 * 64
-CELEBA_KL_SCALE = 128  # per-batch KL sums -> nats per image
 
 # (family, method) -> the W&B export behind the thesis figure (docs/thesis_code.md#figures).
 # skip: leading epochs the thesis figure itself dropped (VQ spikes), per metric.
@@ -75,9 +74,9 @@ def _parse(raw: pd.DataFrame, family: str, method: str, label: str) -> pd.DataFr
         baseline = run.startswith(("VAE(", "VQVAE("))
         name = metric_names[metric] if not baseline else metric_names[metric].replace(
             "recon_cond", "recon")
-        scale = 1.0
-        if family == "gaussian":
-            scale = CELEBA_KL_SCALE if name == "kl" else CELEBA_RECON_SCALE
+        # Gaussian per-batch sums -> per-pixel MSE and nats per image: divided by the
+        # thesis's reduction factor (docs/thesis_code.md#curves); VQ: 1
+        scale = reduction_factor(family, DATASETS["celeba"].shape, recon=name != "kl")
         rows.append(pd.DataFrame({
             "run": "baseline" if baseline else label, "metric": name,
             "epoch": raw["epoch"].to_numpy() + 1, "mean": raw[col].to_numpy() / scale,

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from ..data import to_float
+from ..grid import FAMILY_NAMES
 from ..known_pixels import known_pixel_curve
 from ..observations import Observer, make_m, sample_mask
 from .style import BASELINE, image_array, masked_image, palette, show_image, strip, styled
@@ -206,8 +207,7 @@ def reconstruction_vs_exponent(sweeps: Mapping[str, pd.DataFrame],
                     label="single decoder, m = 0")
             if family in baselines:
                 ax.axhline(baselines[family], **BASELINE, label="baseline")
-            ax.set_title(f"{ours_label}: {'Gaussian VAE' if family == 'gaussian' else 'VQ-VAE'}",
-                         fontsize=9)
+            ax.set_title(f"{ours_label}: {FAMILY_NAMES[family]}", fontsize=9)
         if thesis:
             ax = axes[-1]
             sweep = THESIS_EXPONENT_SWEEP["vq"]
