@@ -265,15 +265,22 @@ def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _store_name(path) -> str:
+    """A store as a committed file should name it: its folder's name, not this machine's path."""
+    return Path(str(path)).name if path else str(path)
+
+
 def _note(df: pd.DataFrame) -> str:
     a = df.attrs
-    text = (f"Dataset {a.get('dataset')}, store {a.get('results')} (protocol {a.get('protocol')}). "
+    text = (f"Dataset {a.get('dataset')}, store {_store_name(a.get('results'))} "
+            f"(protocol {a.get('protocol')}). "
             "Paired per fold: on each fold finished by every row of the comparison, the mean "
             "over the claim's rows against the mean over the rows it is compared with; mean "
             "change = mean over folds of (A - B) / B. Thesis table: whether the thesis's own "
             "Table 4.1 means point the same way.")
     if a.get("compare"):
-        text += f" Compare: {a['compare']} (protocol {a.get('compare_protocol')})."
+        text += (f" Compare: {_store_name(a['compare'])} "
+                 f"(protocol {a.get('compare_protocol')}).")
     return text
 
 
