@@ -128,7 +128,8 @@ class Loop:
     extra: Callable[[], dict] | None = None  # more fields for each epoch's record
     callbacks: list[Callable[[int, dict], None]] = field(default_factory=list)  # (epoch, record)
     resume: bool = True  # for the messages: how to resume
-    lr: float = 1e-3  # for the messages: what to lower it to after a divergence
+    # the run's learning rate, for the messages: what to lower it to after a divergence
+    lr: float = field(kw_only=True)
     change_lr: bool = True  # whether a run can continue with another lr (--change-lr)
 
     def __post_init__(self) -> None:

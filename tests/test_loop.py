@@ -26,6 +26,7 @@ def toy_loop(out, scores, step=None, **kw):
     """10 items in batches of 4; epoch k validates to ``scores[k]``; a step's loss is its size."""
     net, scores = torch.nn.Linear(1, 1), iter(scores)
     step = step or (lambda indices: {"loss": torch.tensor(float(len(indices)))})
+    kw.setdefault("lr", 1e-3)
     return Loop(net, step, lambda: {"loss": next(scores)}, lambda: {"config": {}, "model": net.state_dict()},
                 n=10, batch_size=4, epochs=3, device=CPU, out=out, **kw)
 
@@ -46,7 +47,8 @@ def test_history_best_epoch_checkpoint_and_callbacks(tmp_path):
 
 def test_no_batches_is_refused_before_anything_is_written():
     with pytest.raises(ValueError, match="no training batches: 0 items"):
-        Loop(torch.nn.Linear(1, 1), None, None, None, n=0, batch_size=4, epochs=1, device=CPU)
+        Loop(torch.nn.Linear(1, 1), None, None, None, n=0, batch_size=4, epochs=1, device=CPU,
+             lr=1e-3)
 
 
 def test_a_non_finite_step_stops_the_run_naming_the_term(tmp_path):
