@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import atomic_save, atomic_write_json, environment, load_checkpoint, load_model
-from .config import DataConfig
+from .config import DataConfig, option
 from .data import ImageData, load_dataset, make_splits, to_float
 from .loop import Loop, autocast, resume_state, run_folder
 from .models.pixelcnn import GatedPixelCNN, PixelCNNConfig
@@ -46,15 +46,19 @@ class PriorConfig:
     """How the prior is trained. Optimiser settings are the VQ-VAE's (thesis section 3.4.3)."""
 
     pixelcnn: PixelCNNConfig = field(default_factory=PixelCNNConfig)  # K is set from the VQ-VAE
-    epochs: int = 20  # enough for 7x7 MNIST codes to converge; the best epoch is kept
-    batch_size: int = 128  # thesis: 128
-    lr: float = 1e-3  # thesis: AdamW, learning rate 1e-3
+    # enough for 7x7 MNIST codes to converge; the best epoch is kept
+    epochs: int = option(20, "training epochs; the epoch with the best validation NLL is kept")
+    batch_size: int = option(128, "batch size (thesis section 3.4.3)")
+    lr: float = option(1e-3, "AdamW learning rate (thesis section 3.4.3)")
     weight_decay: float = 0.01  # torch's AdamW default, as the thesis code
-    seed: int = 0  # seeds the initial weights and the batch order
-    device: str = "auto"  # auto: cuda, then mps, then cpu (an in-memory VQ model stays put)
-    limit: int | None = None  # train on a seeded subset of N images (None: the VQ run's own)
-    amp: bool = True  # bf16 autocast on CUDA (the cross-entropy runs in float32)
-    progress: bool = True  # tqdm progress bar
+    seed: int = option(0, "training and sampling seed (initial weights, batch order)")
+    # auto: cuda, then mps, then cpu (an in-memory VQ model stays put)
+    device: str = option("auto", "auto | cpu | cuda | mps")
+    limit: int | None = option(None, "train on a seeded subset of N images (None: the VQ run's "
+                               "own)")
+    # bf16 autocast on CUDA (the cross-entropy runs in float32)
+    amp: bool = option(True, "bf16 autocast on CUDA", flag_help="no bf16 autocast on CUDA")
+    progress: bool = option(True, "tqdm progress bar", flag_help="no progress bar")
 
     COSMETIC = ("epochs", "device", "progress")  # a resumed run may change these
 

@@ -141,13 +141,8 @@ def _cmd_data(args) -> int:
     return 0
 
 
-# PriorConfig fields with a prior option (its defaults are the prior's own, docs/prior.md)
-PRIOR_OPTIONS = {"epochs": "training epochs; the epoch with the best validation NLL is kept",
-                 "batch_size": "batch size (thesis section 3.4.3)",
-                 "lr": "AdamW learning rate (thesis section 3.4.3)",
-                 "limit": "train on a seeded subset of N images (None: the VQ run's own)",
-                 "seed": "training and sampling seed", "device": "auto | cpu | cuda | mps",
-                 "amp": "no bf16 autocast on CUDA", "progress": "no progress bar"}
+# PriorConfig fields with a prior option (defaults and help are the fields', docs/prior.md)
+PRIOR_OPTIONS = ("epochs", "batch_size", "lr", "limit", "seed", "device", "amp", "progress")
 
 
 def add_prior(sub) -> None:
@@ -161,15 +156,15 @@ def add_prior(sub) -> None:
                    help="VQ run folder, model.pt or checkpoint.pt")
     p.add_argument("--out", help="prior folder (None: <VQ run folder>/prior)")
     for name in ("epochs", "batch_size", "lr"):
-        add_field(p, PriorConfig, name, help=PRIOR_OPTIONS[name])
+        add_field(p, PriorConfig, name)
     add_field(p, PixelCNNConfig, "n_layers", flag="--layers",
               help="gated layers, mask A first (thesis section 2.5.1)")
     add_field(p, PixelCNNConfig, "channels", help="width of both stacks")
-    add_field(p, PriorConfig, "limit", help=PRIOR_OPTIONS["limit"])
+    add_field(p, PriorConfig, "limit")
     add_field(p, DataConfig, "root", help="data folder of the VQ run's dataset (None: the one it "
               "trained from)")
     for name in ("seed", "device", "amp", "progress"):
-        add_field(p, PriorConfig, name, help=PRIOR_OPTIONS[name])
+        add_field(p, PriorConfig, name)
     p.add_argument("--no-resume", action="store_true", help="start over even if --out has a prior")
     p.add_argument("--sample", type=int, default=0, metavar="N",
                    help="draw N images (from the finished prior in --out, else after training) "
