@@ -5,7 +5,8 @@ trains the thesis's dense conditioning and mtvae's spatial one (docs/methods.md,
 conditioning") on MNIST, then measures on held-out test digits (the test split's half that is
 not the validation set): parameters, training images/s, the validation metrics at the
 method's own pixel counts (thesis 3.2.1 / 3.3.1), and mtvae.known_pixels.known_pixel_curve at
-0, 5, ..., 200 known pixels (a VQ-VAE gets a small PixelCNN prior for its draws).
+0, 5, ..., 200 known pixels (a VQ-VAE gets a small PixelCNN prior for its draws, shared by the
+images of a count: mtvae.known_pixels, ``shared_draws``; a Gaussian VAE's draws are per image).
 
 Resumable: every run, prior and curve is kept under --out and skipped when rerun (a run whose
 curve.json exists is not retrained). The default --out, benchmarks/results/known_pixels-DATASET,
@@ -48,10 +49,12 @@ def run_one(args, data, held_out, family, method, cond, seed) -> dict:
     if family == "vq":
         prior = train_prior(res, folder / "prior", data=data, epochs=args.prior_epochs,
                             limit=budget[0], seed=seed, device="cpu", progress=False)
+    shared = family == "vq"  # PixelCNN draws per image would take over an hour per run on a CPU
     curve = known_pixel_curve(res.model, held_out, KNOWN_PIXELS, samples=args.samples,
-                              prior=prior, seed=seed)
+                              prior=prior, seed=seed, shared_draws=shared)
     row = {"family": family, "method": method, "conditioning": cond, "seed": seed,
            "n_params": count_parameters(res.model), "epochs": budget[1], "limit": budget[0],
+           "shared_draws": shared,
            "images_per_s": statistics.median(h["images_per_s"] for h in res.history),
            "val": res.metrics["val"], "curve": curve}
     done.write_text(json.dumps(row, indent=1))

@@ -17,6 +17,13 @@ replacement, the same k pixels for every measure of an image):
   cover a new value from the same distribution with probability 31/33 = 0.94 at best), so
   compare coverages at the same S.
 
+``shared_draws=True`` draws the S latents once per count and decodes every image with the same
+S: each image's draws are still S independent prior draws (the prior does not see m), so every
+per-image statistic keeps its expectation; only the images' estimates become correlated. It is
+how to afford a VQ-VAE's curve on a CPU: the PixelCNN samples S code maps per count instead of
+N x S (200 x 32 x 7 = 44,800 autoregressive samples for the default 200 images, over an hour on
+one thread, against 224 with shared draws).
+
 Used by notebook 03 and benchmarks/known_pixels.py; see docs/methods.md, "Spatial conditioning".
 """
 
@@ -25,7 +32,7 @@ from __future__ import annotations
 import torch
 
 from .data import to_float
-from .generate import uncertainty
+from .generate import latent_sampler, uncertainty
 from .observations import make_m, sample_mask
 
 __all__ = ["KNOWN_PIXELS", "known_pixel_curve"]
@@ -61,15 +68,29 @@ def _quantiles(draws: torch.Tensor, qs) -> list[torch.Tensor]:
     return out
 
 
+def _shared(model, prior, images: int, samples: int, seed: int):
+    """A latent source that hands every image the same ``samples`` prior draws: uncertainty()
+    asks for images x samples latents, image i's S draws in a block, so tile the S."""
+    gen = torch.Generator(next(model.parameters()).device).manual_seed(seed)
+    latents = latent_sampler(model, prior)(samples, gen)
+
+    def source(n: int, generator=None) -> torch.Tensor:
+        assert n == images * samples, (n, images, samples)
+        return latents.repeat(images, *([1] * (latents.dim() - 1)))
+
+    return source
+
+
 @torch.no_grad()
 def known_pixel_curve(model, images: torch.Tensor, counts=KNOWN_PIXELS, *, samples: int = 32,
                       prior=None, sampler: str = "uniform", draws: bool = True, seed: int = 0,
-                      batch_size: int = 512) -> list[dict]:
+                      shared_draws: bool = False, batch_size: int = 512) -> list[dict]:
     """One row per count in ``counts``: ``known_pixels``, ``recon``, ``draws_mse``, ``spread``,
     ``coverage`` (see the module docstring), averaged over ``images`` (uint8 or floats in
     [0, 1], (N, C, H, W)). ``sampler``: where the known pixels are ("uniform" or "gaussian",
     thesis 3.3.1). ``prior``: a VQ-VAE's trained prior (:func:`mtvae.train_prior`); without one,
-    or with ``draws=False``, only ``recon`` is measured (the draws' columns are NaN)."""
+    or with ``draws=False``, only ``recon`` is measured (the draws' columns are NaN).
+    ``shared_draws``: the same S prior latents for every image of a count (module docstring)."""
     if samples < 2:
         raise ValueError(f"a spread needs samples >= 2, got {samples}")
     if sampler == "exact":
@@ -95,7 +116,8 @@ def known_pixel_curve(model, images: torch.Tensor, counts=KNOWN_PIXELS, *, sampl
         row = {"known_pixels": k, "recon": float(recon), "draws_mse": float("nan"),
                "spread": float("nan"), "coverage": float("nan")}
         if can_draw:
-            u = uncertainty(model, x, mask, samples, prior=prior, seed=seed + k,
+            source = _shared(model, prior, len(x), samples, seed + k) if shared_draws else prior
+            u = uncertainty(model, x, mask, samples, prior=source, seed=seed + k,
                             keep_samples=True, batch_size=batch_size)
             lo, hi = _quantiles(u.samples.float(), (0.025, 0.975))
             inside = (x >= lo - HALF_LEVEL) & (x <= hi + HALF_LEVEL)

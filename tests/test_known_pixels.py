@@ -38,14 +38,15 @@ def test_oracle_error_falls_linearly_with_the_known_pixels():
     assert rows[0]["coverage"] == 0.0  # 0.5 everywhere never covers 0.2
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("scale, low, high", [(1.0, 0.88, 0.99), (0.1, 0.10, 0.25)])
-def test_coverage_of_the_central_95_percent_interval(scale, low, high):
+def test_coverage_of_the_central_95_percent_interval(scale, low, high, shared):
     s = 0.1
     model = model_with(lambda z, m: (0.5 + scale * s * z[:, :1, None, None]).expand(
         len(z), *SHAPE))
     torch.manual_seed(0)
     images = (0.5 + s * torch.randn(100, 1, 1, 1)).expand(100, *SHAPE).clone()
-    (row,) = known_pixel_curve(model, images, (0,), samples=200, seed=1)
+    (row,) = known_pixel_curve(model, images, (0,), samples=200, seed=1, shared_draws=shared)
     assert low < row["coverage"] < high
     assert row["spread"] == pytest.approx(scale * s, rel=0.1)
 
@@ -63,3 +64,19 @@ def test_vq_without_prior_gives_the_reconstruction_only():
     rows = known_pixel_curve(model, torch.rand(4, *SHAPE), (0, 5))
     assert all(r["recon"] > 0 for r in rows)
     assert all(r["coverage"] != r["coverage"] for r in rows)  # NaN: no draws without a prior
+
+
+def test_shared_draws_sample_the_prior_once_per_count():
+    asked = []
+
+    def prior(n, generator):  # a callable prior: z ~ N(0, I) of the model's latent size
+        asked.append(n)
+        return torch.randn(n, 16, generator=generator)
+
+    model = model_with(lambda z, m: z[:, :1, None, None].expand(len(z), *SHAPE))
+    images = torch.zeros(6, *SHAPE)
+    known_pixel_curve(model, images, (0, 5, 10), samples=4, prior=prior)
+    assert asked == [24, 24, 24]  # images x samples per count
+    asked.clear()
+    known_pixel_curve(model, images, (0, 5, 10), samples=4, prior=prior, shared_draws=True)
+    assert asked == [4, 4, 4]
