@@ -69,45 +69,73 @@ def mean_sd(values) -> str:
     return f"{statistics.mean(values):.4f} ± {sd:.4f}"
 
 
-def report(rows: list[dict]) -> None:
-    keys = sorted({(r["family"], r["method"]) for r in rows})
-    print("| model | method | conditioning | parameters | images/s | val recon (m = 0) | "
-          "val recon_cond |")
-    print("|---|---|---|---|---|---|---|")
-    for family, method in keys:
+METHOD_LABEL = {"single": "single (a = 40, Gaussian locations)",
+                "multidecoder": "multidecoder (exact grid)"}
+COVERAGE_AT = (0, 5, 20, 50, 200)
+
+
+def _groups(rows, family):
+    for method in ("single", "multidecoder"):
         for cond in CONDITIONINGS:
             rs = [r for r in rows if (r["family"], r["method"], r["conditioning"])
                   == (family, method, cond)]
             if rs:
-                print(f"| {family} c1 | {method} | {cond} | {rs[0]['n_params']:,} | "
-                      f"{statistics.median(r['images_per_s'] for r in rs):,.0f} | "
-                      f"{mean_sd(r['val']['recon'] for r in rs)} | "
-                      f"{mean_sd(r['val'].get('recon_cond', float('nan')) for r in rs)} |")
-    for measure in ("recon", "draws_mse", "spread", "coverage"):
-        print(f"\n{measure} against known pixels (mean ± sd over seeds)\n")
-        print("| model | method | conditioning | " + " | ".join(map(str, KNOWN_PIXELS)) + " |")
-        print("|---|---|---|" + "---|" * len(KNOWN_PIXELS))
-        for family, method in keys:
-            for cond in CONDITIONINGS:
-                rs = [r for r in rows if (r["family"], r["method"], r["conditioning"])
-                      == (family, method, cond)]
-                if rs:
-                    cells = [mean_sd(r["curve"][i][measure] for r in rs)
-                             for i in range(len(KNOWN_PIXELS))]
-                    print(f"| {family} c1 | {method} | {cond} | " + " | ".join(cells) + " |")
-    print("\nPer seed, spatial against dense (recon with known pixels, k >= 5):")
-    for family, method in keys:
-        for seed in sorted({r["seed"] for r in rows}):
-            pair = {r["conditioning"]: r for r in rows if (r["family"], r["method"], r["seed"])
-                    == (family, method, seed)}
-            if len(pair) < 2:
-                continue
-            sp, de = pair["spatial"]["curve"], pair["dense"]["curve"]
-            below_dense = sum(s["recon"] < d["recon"] for s, d in zip(sp[1:], de[1:]))
-            below_uncond = sum(s["recon"] < sp[0]["recon"] for s in sp[1:])
-            print(f"  {family} {method} seed {seed}: spatial below dense at {below_dense}/"
-                  f"{len(sp) - 1} counts, below its own m = 0 error at {below_uncond}/"
-                  f"{len(sp) - 1}; m = 0 error spatial/dense {sp[0]['recon'] / de[0]['recon']:.3f}")
+                yield method, cond, sorted(rs, key=lambda r: r["seed"])
+
+
+def report(rows: list[dict]) -> None:
+    """The markdown tables of docs/methods.md, "Spatial conditioning", one set per family."""
+    for family in sorted({r["family"] for r in rows}, reverse=True):  # vq after gaussian
+        fam = [r for r in rows if r["family"] == family]
+        seeds = sorted({r["seed"] for r in fam})
+        print(f"\n### {family} c1, seeds {', '.join(map(str, seeds))}\n")
+        print("| method | conditioning | parameters | training img/s (median) | "
+              "val recon (m = 0) | val recon, the method's own m |")
+        print("|---|---|---|---|---|---|")
+        for method, cond, rs in _groups(fam, family):
+            print(f"| {METHOD_LABEL[method]} | {cond} | {rs[0]['n_params']:,} | "
+                  f"{statistics.median(r['images_per_s'] for r in rs):,.0f} | "
+                  f"{mean_sd(r['val']['recon'] for r in rs)} | "
+                  f"{mean_sd(r['val'].get('recon_cond', float('nan')) for r in rs)} |")
+        for measure, title in (("recon", "Reconstruction error (z from the encoder)"),
+                               ("draws_mse", "Error of the draws' mean (z from the prior: "
+                                "generation given the pixels)")):
+            print(f"\n{title} against the number of known pixels (uniform locations):\n")
+            print("| method | conditioning | " + " | ".join(map(str, KNOWN_PIXELS)) + " |")
+            print("|---|---|" + "---|" * len(KNOWN_PIXELS))
+            for method, cond, rs in _groups(fam, family):
+                cells = [mean_sd(r["curve"][i][measure] for r in rs)
+                         for i in range(len(KNOWN_PIXELS))]
+                print(f"| {method} | {cond} | " + " | ".join(cells) + " |")
+        print("\nCoverage of the draws' central 95 % interval (and the draws' mean spread, in "
+              "brackets), mean over seeds:\n")
+        print("| method | conditioning | " + " | ".join(map(str, COVERAGE_AT)) + " |")
+        print("|---|---|" + "---|" * len(COVERAGE_AT))
+        for method, cond, rs in _groups(fam, family):
+            cells = []
+            for k in COVERAGE_AT:
+                i = KNOWN_PIXELS.index(k)
+                cov = statistics.mean(r["curve"][i]["coverage"] for r in rs)
+                spread = statistics.mean(r["curve"][i]["spread"] for r in rs)
+                cells.append(f"{cov:.2f} ({spread:.3f})")
+            print(f"| {method} | {cond} | " + " | ".join(cells) + " |")
+        print("\nPer seed, the targets of issue 12 (reconstruction with k = 5, 10, 20, 50, 100, "
+              "200 known pixels):\n")
+        print("| method | seed | spatial below dense (k >= 5) | spatial below its own m = 0 "
+              "error (k >= 5) | m = 0 error, spatial / dense |")
+        print("|---|---|---|---|---|")
+        for method in ("single", "multidecoder"):
+            for seed in seeds:
+                pair = {r["conditioning"]: r for r in fam
+                        if (r["method"], r["seed"]) == (method, seed)}
+                if len(pair) < 2:
+                    continue
+                sp, de = pair["spatial"]["curve"], pair["dense"]["curve"]
+                n = len(sp) - 1
+                below_dense = sum(a["recon"] < b["recon"] for a, b in zip(sp[1:], de[1:]))
+                below_own = sum(a["recon"] < sp[0]["recon"] for a in sp[1:])
+                print(f"| {method} | {seed} | {below_dense}/{n} | {below_own}/{n} | "
+                      f"{sp[0]['recon'] / de[0]['recon']:.3f} |")
 
 
 def main() -> None:
