@@ -11,8 +11,9 @@ images of a count: mtvae.known_pixels, ``shared_draws``; a Gaussian VAE's draws 
 Resumable: every run, prior and curve is kept under --out and skipped when rerun (a run whose
 curve.json exists is not retrained). The default --out, benchmarks/results/known_pixels-DATASET,
 keeps the committed curve.json of every finished run (weights and checkpoints there are
-git-ignored), so a later sitting continues where the last one stopped. Writes results.json and prints the
-markdown tables of docs/methods.md.
+git-ignored), so a later sitting continues where the last one stopped. Two processes may share
+an --out if they are given different --seeds (a run in progress is not locked). Writes
+results.json (every finished run under --out) and prints the markdown tables of docs/methods.md.
 
     OMP_NUM_THREADS=1 python benchmarks/known_pixels.py --data-root ../shared/datasets \\
         --dataset mnist --seeds 0 1 2
@@ -157,10 +158,7 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     args.out = args.out or f"benchmarks/results/known_pixels-{args.dataset}"
-    rows: list[dict] = []
-    if args.report_only:
-        rows = [json.loads(p.read_text()) for p in sorted(Path(args.out).glob("*/curve.json"))]
-    else:
+    if not args.report_only:
         data = load_dataset(args.dataset, args.data_root)
         val = set(validation_indices(len(data.test)).tolist())
         rest = torch.tensor([i for i in range(len(data.test)) if i not in val][:args.images])
@@ -169,8 +167,11 @@ def main() -> None:
             for family in args.families:
                 for method in args.methods:
                     for cond in CONDITIONINGS:
-                        rows.append(run_one(args, data, held_out, family, method, cond, seed))
+                        run_one(args, data, held_out, family, method, cond, seed)
                         print(f"done {family} {method} {cond} seed {seed}", flush=True)
+    # every finished run under --out, also those of another sitting or of a process given other
+    # --seeds (split the seeds, not the runs: a run in progress is not locked against a second)
+    rows = [json.loads(p.read_text()) for p in sorted(Path(args.out).glob("*/curve.json"))]
     (Path(args.out) / "results.json").write_text(json.dumps(rows, indent=1))
     report(rows)
 
