@@ -18,9 +18,8 @@ replacement, the same k pixels for every measure of an image):
   compare coverages at the same S.
 
 ``shared_draws=True`` draws the S latents once per count and decodes every image with the same
-S: each image's draws are still S independent prior draws (the prior does not see m), so every
-per-image statistic keeps its expectation; only the images' estimates become correlated. It is
-how to afford a VQ-VAE's curve on a CPU: the PixelCNN samples S code maps per count instead of
+S (:func:`mtvae.generate.uncertainty`, ``shared``): each image's draws are still S independent
+prior draws, since the prior does not see m. It is how to afford a VQ-VAE's curve on a CPU: the PixelCNN samples S code maps per count instead of
 N x S (200 x 32 x 7 = 44,800 autoregressive samples for the default 200 images, over an hour on
 one thread, against 224 with shared draws).
 
@@ -32,7 +31,7 @@ from __future__ import annotations
 import torch
 
 from .data import to_float
-from .generate import latent_sampler, uncertainty
+from .generate import uncertainty
 from .observations import make_m, sample_mask
 
 __all__ = ["KNOWN_PIXELS", "known_pixel_curve"]
@@ -66,19 +65,6 @@ def _quantiles(draws: torch.Tensor, qs) -> list[torch.Tensor]:
         j = min(i + 1, draws.shape[1] - 1)
         out.append(ordered[:, i] * (1 - frac) + ordered[:, j] * frac)
     return out
-
-
-def _shared(model, prior, images: int, samples: int, seed: int):
-    """A latent source that hands every image the same ``samples`` prior draws: uncertainty()
-    asks for images x samples latents, image i's S draws in a block, so tile the S."""
-    gen = torch.Generator(next(model.parameters()).device).manual_seed(seed)
-    latents = latent_sampler(model, prior)(samples, gen)
-
-    def source(n: int, generator=None) -> torch.Tensor:
-        assert n == images * samples, (n, images, samples)
-        return latents.repeat(images, *([1] * (latents.dim() - 1)))
-
-    return source
 
 
 @torch.no_grad()
@@ -116,9 +102,8 @@ def known_pixel_curve(model, images: torch.Tensor, counts=KNOWN_PIXELS, *, sampl
         row = {"known_pixels": k, "recon": float(recon), "draws_mse": float("nan"),
                "spread": float("nan"), "coverage": float("nan")}
         if can_draw:
-            source = _shared(model, prior, len(x), samples, seed + k) if shared_draws else prior
-            u = uncertainty(model, x, mask, samples, prior=source, seed=seed + k,
-                            keep_samples=True, batch_size=batch_size)
+            u = uncertainty(model, x, mask, samples, prior=prior, seed=seed + k,
+                            shared=shared_draws, keep_samples=True, batch_size=batch_size)
             lo, hi = _quantiles(u.samples.float(), (0.025, 0.975))
             inside = (x >= lo - HALF_LEVEL) & (x <= hi + HALF_LEVEL)
             row.update(draws_mse=float(u.error.pow(2).mean()), spread=float(u.std.mean()),

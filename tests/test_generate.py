@@ -146,6 +146,22 @@ def test_weighting_by_the_known_pixels():
         uncertainty(m, x, mask, prior=prior, noise=0)
 
 
+def test_shared_draws_give_every_image_the_same_prior_samples():
+    m = model("vq", "single")
+    x = images(1).expand(3, -1, -1, -1)  # three copies of one image, one mask
+    mask = first_pixels(1, 30)[0, 0]
+    shared = uncertainty(m, x, mask, samples=4, prior=tiny_prior(), shared=True,
+                         keep_samples=True)
+    assert torch.equal(shared.samples[0], shared.samples[1])  # same latents, same m
+    assert torch.equal(shared.samples[0], shared.samples[2])
+    assert shared.samples[0].std(0).sum() > 0  # still 4 different draws per image
+    own = uncertainty(m, x, mask, samples=4, prior=tiny_prior(), keep_samples=True)
+    assert not torch.equal(own.samples[0], own.samples[1])  # independent per image
+    # the shared draws are the first image's draws when each image draws its own from the seed
+    one = uncertainty(m, x[:1], mask, samples=4, prior=tiny_prior(), keep_samples=True)
+    assert torch.allclose(shared.samples[0], one.samples[0], atol=1e-6)
+
+
 def test_one_latent_means_zero_std():
     m = model("gaussian", "single")
     z = torch.randn(1, m.latent_dim)
