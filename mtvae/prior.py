@@ -27,7 +27,15 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_save, atomic_write_json, environment, load_checkpoint, load_model
+from .checkpoint import (
+    CHECKPOINT,
+    METRICS,
+    atomic_save,
+    atomic_write_json,
+    environment,
+    load_checkpoint,
+    load_model,
+)
 from .config import DataConfig, option
 from .data import ImageData, load_dataset, make_splits, to_float
 from .loop import Loop, autocast, resume_state, run_folder
@@ -38,7 +46,7 @@ from .train import resolve_device
 __all__ = ["PriorConfig", "Prior", "extract_codes", "prior_nll", "train_prior", "load_prior",
            "sample_codes", "sample_images"]
 
-CHECKPOINT, PRIOR, METRICS = "checkpoint.pt", "prior.pt", "metrics.json"
+PRIOR = "prior.pt"  # beside checkpoint.CHECKPOINT and METRICS, as a VAE run folder
 
 
 @dataclass

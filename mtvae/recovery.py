@@ -16,11 +16,11 @@ import signal
 import threading
 from pathlib import Path
 
+from .checkpoint import CHECKPOINT
+
 __all__ = ["RunInterrupted", "Terminated", "TrainingDivergedError", "catch_sigterm",
            "sigterm_as_interrupt", "non_finite", "check_validation", "check_final",
            "after_divergence", "interrupted"]
-
-CHECKPOINT = "checkpoint.pt"
 
 
 class TrainingDivergedError(FloatingPointError):

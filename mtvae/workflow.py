@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import crossval
 from .grid import FAMILY_NAMES
+from .methods import get_method
 from .models import FAMILIES
 from .profiles import Profile
 
@@ -120,10 +121,10 @@ def run_dir(profile: Profile, results_dir: str | os.PathLike, model: str, method
     p, config = profile, _config(profile, model, config)
     n = "all" if p.budgets[model].limit is None else p.budgets[model].limit
     group = f"{p.name}-{dataset_dir(p.dataset)}-n{n}-b{p.batch_size}-s{p.seed}-{p.protocol}"
-    parts = [f"{model}{config}", method]
-    if method != "baseline":
-        parts.append(sampler or ("gaussian" if method == "single" else "exact"))
-    if method == "single":
+    parts, spec = [f"{model}{config}", method], get_method(method)
+    if spec.conditioned:
+        parts.append(sampler or spec.sampler)
+    if spec.count == "power-law":  # the single decoder: its exponent names the run
         parts.append(f"a{exponent if exponent is not None else p.exponent:g}")
     if softadapt:
         parts.append("softadapt")
@@ -154,7 +155,8 @@ def train_run(profile: Profile, results_dir: str | os.PathLike | None, model: st
     result = train_model(p.dataset, out=out, data=data if data is not None else load_data(p),
                          model=model, config=config, method=method, sampler=sampler,
                          # only the single decoder's power law has an exponent
-                         **({"exponent": exponent} if method == "single" else {}),
+                         **({"exponent": exponent} if get_method(method).count == "power-law"
+                            else {}),
                          softadapt=softadapt, conditioning=conditioning, **settings)
     if out is not None and not p.keep_checkpoints:
         # a finished run is reloaded from model.pt + metrics.json; checkpoint.pt is not needed
@@ -255,7 +257,7 @@ def run_crossval(profile: Profile, results_dir: str | os.PathLike | None = None,
             return None
     other = None if results_dir is None else crossval_store(
         profile, results_dir, "mtvae" if profile.protocol == "thesis" else "thesis")
-    compare = other if other is not None and any(
-        j not in crossval.missing(jobs, other) for j in jobs) else None
+    compare = other if other is not None and len(crossval.missing(jobs, other)) < len(jobs) \
+        else None
     return report.table(store, profile.dataset, rows, compare=compare)
 

@@ -154,12 +154,12 @@ def _cmd_crossval(args) -> int:
 
 
 def _dry_run(jobs, args) -> int:
-    todo, bad = set(missing(jobs, args.results)), 0
+    todo, bad, settings = set(missing(jobs, args.results)), 0, settings_from_args(args)
     for job in jobs:
         state = "to run" if job in todo else "done"
         if job not in todo:
             try:
-                load_record(fold_file(args.results, job), job_config(job, settings_from_args(args)))
+                load_record(fold_file(args.results, job), job_config(job, settings))
             except ValueError as err:
                 why = "other settings" if "different run" in str(err) else "corrupt"
                 state, bad = f"{why} ({err})", bad + 1

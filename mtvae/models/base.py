@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..methods import get_method
 from .outputs import Outputs
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ class MethodModel(nn.Module):
     def __init__(self, config: ModelConfig, image_shape: tuple[int, int, int]):
         super().__init__()
         self.config, self.image_shape, self.method = config, image_shape, config.method
-        self.spec = get_method(config.method)
+        self.spec = config.spec  # the method's declaration (mtvae/methods.py)
 
     def _build_decoders(self, decoder: Callable[[], nn.Module],
                         cond_decoder: Callable[[], nn.Module]) -> None:
