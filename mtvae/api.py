@@ -97,7 +97,7 @@ def train_model(dataset: str | None = None, *, out: str | os.PathLike | None = N
     from .train import fit
 
     if dataset is None:
-        dataset = data.name if data is not None else "mnist-sample"
+        dataset = data.name if data is not None else DataConfig.dataset
     for name, value in (("resume", resume), ("change_lr", change_lr)):
         checked(name, value, "bool")
     return fit(make_config(dataset, **kwargs), out, data=data, resume=resume,

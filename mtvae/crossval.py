@@ -87,7 +87,7 @@ class Settings:
     def __post_init__(self) -> None:
         check_fields(self)  # folds="5" is a ValueError naming folds, not a TypeError
         if self.keep not in KEEP:
-            raise ValueError(f"keep must be 'all', 'model' or 'none', got {self.keep!r}")
+            raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
         check_protocol(self.protocol)
         if self.folds < 2:
             raise ValueError(f"cross-validation needs at least 2 folds, got {self.folds}")

@@ -17,7 +17,7 @@ from ..config import DataConfig, TrainConfig
 from ..models import CONDITIONINGS, FAMILIES, METHODS, ModelConfig
 from ..observations import COUNT_SAMPLERS, PIXEL_SAMPLERS, ObservationConfig
 from ..protocol import PROTOCOLS
-from .options import add_field, add_image_arguments, add_protocol, field_values
+from .options import add_field, add_image_arguments, add_protocol, dataset_names, field_values
 
 __all__ = ["add_data", "add_train", "add_prior", "add_reproduce", "train_config"]
 
@@ -131,11 +131,8 @@ def add_data(sub) -> None:
 
 def _cmd_data(args) -> int:
     from ..data import load_dataset
-    from ..images import with_options
 
-    for name in args.dataset:
-        name = with_options(name, args.size, args.channels, args.crop) if name.lower(
-            ).startswith("folder:") else name
+    for name in dataset_names(args):
         d = load_dataset(name, args.data_root, download=not args.offline)
         print(d)
     return 0

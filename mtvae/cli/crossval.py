@@ -26,6 +26,7 @@ from .options import (
     add_image_arguments,
     add_protocol,
     command_words,
+    dataset_names,
     field_dest,
     field_value,
     field_values,
@@ -117,13 +118,6 @@ def crossval_command(datasets: list[str], rows: list[str], results, settings: Se
     return "python -m mtvae " + shlex.join(["crossval", *words])
 
 
-def _datasets(args) -> list[str]:
-    from ..images import with_options
-
-    return [with_options(d, args.size, args.channels, args.crop) if d.lower().startswith(
-        "folder:") else d for d in args.dataset]
-
-
 def _cmd_crossval(args) -> int:
     from ..runfiles import crossval_args, print_config
 
@@ -132,7 +126,7 @@ def _cmd_crossval(args) -> int:
         return 0
     args = crossval_args(args)
     shard_spec = parse_shard(args.shard)
-    jobs = plan(_datasets(args), args.rows, args.folds)
+    jobs = plan(dataset_names(args), args.rows, args.folds)
     if args.print_config:  # the first job's: what every job shares, the row aside
         if not jobs:
             raise ValueError("no jobs to print a config for (--rows, --shard)")

@@ -113,6 +113,15 @@ def add_image_arguments(parser) -> None:
                         help="folder:PATH datasets: centre-crop to a square before resizing")
 
 
+def dataset_names(args) -> list[str]:
+    """``args.dataset`` with the image options of :func:`add_image_arguments` attached to
+    every ``folder:PATH`` name (the other names take none)."""
+    from ..images import with_options
+
+    return [with_options(d, args.size, args.channels, args.crop) if d.lower().startswith(
+        "folder:") else d for d in args.dataset]
+
+
 def command_words(parser: argparse.ArgumentParser, values: dict) -> list[str]:
     """The option words that make ``parser`` parse to ``values`` ({dest: value}), in the
     parser's order: a switch when True, nothing for None, each item of a list."""
